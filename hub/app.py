@@ -1,0 +1,45 @@
+"""The running hub (settings, database, plugins) and the Flask application factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from flask import Flask, jsonify
+from sqlalchemy import Engine
+
+from hub.plugins import Plugins
+from hub.settings import HubSettings, load_settings
+from hub.store import make_engine
+
+
+@dataclass
+class Hub:
+    """Everything a command or a request needs; built once per process from the settings."""
+
+    settings: HubSettings
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        return Plugins(self.settings)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url.get_secret_value())
+        return self._engine
+
+
+def create_app(settings: HubSettings | None = None) -> Flask:
+    """Build the web application; tests pass their own settings, the CLI reads config/hub.toml."""
+    hub = Hub(settings or load_settings())
+    _ = hub.plugins  # fail at start on an unknown plugin or an invalid plugin section
+    app = Flask("hub")
+    app.extensions["hub"] = hub
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", plugins=hub.settings.plugins.enabled)
+
+    return app

@@ -1,0 +1,413 @@
+"""The ``hub`` command line (a Flask CLI group). Errors print as one line, without a traceback.
+
+Exit codes: 0 done, 1 error, 2 usage, 3 a run was held or refused by a safety check,
+4 the job is already running elsewhere.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hub.app import Hub, create_app
+from hub.errors import HubError, LockedError
+
+console = Console()
+errors = Console(stderr=True)
+EXIT_HELD, EXIT_LOCKED = 3, 4
+
+
+class HubGroup(FlaskGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LockedError as exc:
+            errors.print(f"[yellow]busy:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+            ctx.exit(EXIT_LOCKED)
+        except HubError as exc:
+            errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+            ctx.exit(1)
+
+
+def _set_config(ctx, param, value):
+    if value:
+        os.environ["HUB_CONFIG"] = str(value)
+    return value
+
+
+@click.group(cls=HubGroup, create_app=lambda: create_app(), load_dotenv=False, add_version_option=False,
+             params=[click.Option(["--config"], type=click.Path(dir_okay=False), expose_value=False, is_eager=True,
+                                  callback=_set_config, help="settings file (default config/hub.toml, or HUB_CONFIG)")])
+def cli():
+    """ENT Hub: directories in, ENT/GAR/helpdesk out, one login for everyone."""
+
+
+def hub() -> Hub:
+    return current_app.extensions["hub"]
+
+
+def ready_hub() -> Hub:
+    """The hub, once its database schema is current."""
+    from hub.store import require_current_schema
+
+    require_current_schema(hub().engine)
+    return hub()
+
+
+# --- database -------------------------------------------------------------------------
+
+
+@cli.group()
+def db():
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision):
+    """Create or migrate the schema."""
+    from hub.store import current_revision, upgrade
+
+    engine = hub().engine
+    upgrade(engine, revision)
+    console.print(f"database {engine.url.render_as_string(hide_password=True)} at revision "
+                  f"{current_revision(engine)}")
+
+
+# --- plugins ----------------------------------------------------------------------------
+
+
+@cli.command("plugins")
+def plugins_command():
+    """List available plugins, which are enabled, and their hooks."""
+    h = hub()
+    table = Table("plugin", "enabled", "version", "hooks", "module")
+    for info in h.plugins.describe(h.settings.plugins.enabled):
+        table.add_row(info.name, "yes" if info.enabled else "no", info.version, ", ".join(info.hooks), info.module)
+    console.print(table)
+
+
+# --- sync -------------------------------------------------------------------------------
+
+
+@cli.command("sync")
+@click.argument("source")
+@click.option("--dry-run", is_flag=True, help="print the plan, change nothing")
+@click.option("--force", is_flag=True, help="apply even over the safety limits")
+@click.option("--uai", help="only this establishment")
+@click.option("--full", is_flag=True, help="ignore the source's cursor and read everything")
+@click.option("--no-create", is_flag=True, help="do not create anyone")
+@click.option("--no-update", is_flag=True, help="do not update, move or restore anyone")
+@click.option("--no-delete", is_flag=True, help="do not delete anyone")
+def sync_command(source, dry_run, force, uai, full, no_create, no_update, no_delete):
+    """Read SOURCE, plan the changes, check them, apply them."""
+    from hub.model import validate_uai
+    from hub.sync.run import SyncOptions, sync
+
+    h = ready_hub()
+    disabled = tuple(op for op, off in (("create", no_create), ("update", no_update), ("delete", no_delete)) if off)
+    with _progress(f"reading {source}") as on_progress:
+        options = SyncOptions(source, dry_run=dry_run, force=force, uai=uai and validate_uai(uai, record="--uai"),
+                              full=full, disabled_ops=disabled, on_progress=on_progress)
+        report = sync(h.engine, h.settings, h.plugins, options)
+    _print_sync_report(h, report)
+    if report.status in ("held", "refused"):
+        raise SystemExit(EXIT_HELD)
+
+
+class _progress:
+    """A rich progress line counting records as they are staged."""
+
+    def __init__(self, label: str):
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TextColumn("{task.completed:,} records"), TimeElapsedColumn(), console=errors,
+                            transient=True)
+        self.task = self.bar.add_task(label, total=None)
+
+    def __enter__(self):
+        self.bar.start()
+        return lambda n: self.bar.update(self.task, completed=n)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+
+def _print_sync_report(h: Hub, report) -> None:
+    from hub.sync.plan import PERSON_OPS, plan_rows
+
+    title = f"run {report.run_id}: {report.status}"
+    if report.feed_description:
+        title += f" — {report.feed_description}"
+    table = Table(title=title)
+    table.add_column("what")
+    for op in PERSON_OPS:
+        table.add_column(op, justify="right")
+    plan = report.plan
+    if plan:
+        table.add_row("people", *(f"{plan.count('person', op):,}" for op in PERSON_OPS))
+        table.add_row("establishments", f"{plan.count('establishment', 'create'):,}",
+                      f"{plan.count('establishment', 'update'):,}", "", "", "")
+    console.print(table)
+    staged = report.staged
+    console.print(f"read {staged.records_read:,} records: {staged.persons:,} people, "
+                  f"{staged.establishments:,} establishments, {staged.rejected:,} rejected"
+                  + (f" in {report.seconds:.1f} s" if report.seconds else ""))
+    if plan and plan.skipped:
+        console.print("left out by switches: " + ", ".join(f"{op} {n:,}" for op, n in plan.skipped.items()))
+    if report.trips:
+        trips = Table("establishment", "measure", "count", "of", "ratio", "limit", title="over the safety limits")
+        for t in report.trips:
+            trips.add_row(t.uai, t.measure, str(t.count), str(t.population), f"{t.ratio:.0%}", f"{t.limit:.0%}")
+        console.print(trips)
+    from hub.sync.journal import Journal
+
+    events = Journal(h.engine).events(report.run_id)
+    for event in events[:20]:
+        console.print(f"[red]{event.level}[/] {escape(event.record)}: {escape(event.reason)}", highlight=False,
+                      soft_wrap=True)
+    if len(events) > 20:
+        console.print(f"… {len(events) - 20} more in `hub journal show {report.run_id}`")
+    if report.status == "dry-run" and plan and not plan.empty:
+        with h.engine.connect() as conn:
+            rows = plan_rows(conn, report.run_id)
+        sample = Table("entity", "op", "key", "from", "to", title="planned changes (first 50)")
+        for r in rows:
+            sample.add_row(r.entity, r.op, r.key, r.old_uai or "", r.uai or "")
+        console.print(sample)
+    if report.message:
+        style = "green" if report.status in ("applied", "dry-run") else "yellow"
+        console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+@cli.command("deliver")
+@click.option("--target", "targets", multiple=True, help="only this target (repeatable)")
+@click.option("--limit", type=int, help="try at most this many changes")
+def deliver_command(targets, limit):
+    """Send pending outbox changes to the targets."""
+    from hub.store import locks
+    from hub.sync.deliver import deliver
+
+    h = ready_hub()
+    with locks.hold(h.engine, "deliver", h.settings.lock_ttl_seconds):
+        report = deliver(h.engine, h.plugins, h.settings.delivery, targets=list(targets) or None, limit=limit)
+    table = Table("target", "delivered", "to retry", "dead")
+    for target in sorted(set(report.delivered) | set(report.failed) | set(report.dead)):
+        table.add_row(target, str(report.delivered.get(target, 0)), str(report.failed.get(target, 0)),
+                      str(report.dead.get(target, 0)))
+    console.print(table)
+
+
+@cli.group("deadletters")
+def deadletters():
+    """Changes a target refused too many times."""
+
+
+@deadletters.command("list")
+def deadletters_list():
+    from hub.sync.deliver import dead_letters
+
+    table = Table("id", "target", "op", "entity", "key", "attempts", "last error")
+    for row in dead_letters(ready_hub().engine):
+        table.add_row(str(row.id), row.target, row.op, row.entity, row.key, str(row.attempts),
+                      (row.last_error or "")[:120])
+    console.print(table)
+
+
+@deadletters.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "all_", is_flag=True, help="retry every dead letter")
+def deadletters_retry(ids, all_):
+    """Queue dead letters IDS (or --all) for delivery again."""
+    from hub.sync.deliver import retry_dead
+
+    if not ids and not all_:
+        raise click.UsageError("give dead letter ids or --all")
+    count = retry_dead(ready_hub().engine, None if all_ else list(ids))
+    console.print(f"{count} change(s) queued again; run `hub deliver`")
+
+
+# --- purge, journal ---------------------------------------------------------------------
+
+
+@cli.command("purge")
+def purge_command():
+    """Erase people past their grace period, and journal and outbox rows past retention."""
+    from hub.sync.purge import purge
+
+    h = ready_hub()
+    report = purge(h.engine, h.settings, h.plugins.targets)
+    console.print(f"purged {report.persons} people, {report.runs} journal runs, {report.outbox_rows} outbox rows")
+
+
+@cli.group("journal", invoke_without_command=True)
+@click.option("--limit", default=20, show_default=True)
+@click.pass_context
+@with_appcontext
+def journal(ctx, limit):
+    """Recent runs (sync, deliver, purge) with their outcome."""
+    if ctx.invoked_subcommand:
+        return
+    from sqlalchemy import select
+
+    from hub.store.tables import run
+
+    with ready_hub().engine.connect() as conn:
+        rows = conn.execute(select(run).order_by(run.c.id.desc()).limit(limit)).all()
+    table = Table("run", "action", "source", "trigger", "status", "started", "read", "message")
+    for r in rows:
+        table.add_row(str(r.id), r.action, r.source or "", r.trigger, r.status, f"{r.started_at:%Y-%m-%d %H:%M}",
+                      str(r.records_read), (r.message or "")[:80])
+    console.print(table)
+
+
+@journal.command("show")
+@click.argument("run_id", type=int)
+def journal_show(run_id):
+    """One run: its counts and its events."""
+    from sqlalchemy import select
+
+    from hub.store.tables import run
+    from hub.sync.journal import Journal
+
+    h = ready_hub()
+    with h.engine.connect() as conn:
+        row = conn.execute(select(run).where(run.c.id == run_id)).first()
+    if row is None:
+        raise HubError(f"no run {run_id}")
+    console.print(f"run {row.id} {row.action} {row.source or ''} {row.status}: {row.message or ''}")
+    for key, value in sorted(row.counts.items()):
+        console.print(f"  {key}: {value}")
+    for event in Journal(h.engine).events(run_id):
+        console.print(f"{event.level} {escape(event.record)}: {escape(event.reason)}", highlight=False, soft_wrap=True)
+
+
+# --- scheduler --------------------------------------------------------------------------
+
+
+@cli.command("scheduler")
+def scheduler_command():
+    """Run the configured jobs on their schedules until stopped."""
+    from hub.scheduler import serve
+
+    serve(ready_hub())
+
+
+@cli.group("jobs", invoke_without_command=True)
+@click.pass_context
+@with_appcontext
+def jobs(ctx):
+    """Configured jobs and their next run times."""
+    if ctx.invoked_subcommand:
+        return
+    from hub.scheduler import blocking_blackout, next_runs
+
+    h = ready_hub()
+    table = Table("job", "action", "cron", "next run", "blackout")
+    for job, next_time in next_runs(h.settings):
+        blackout = blocking_blackout(h.engine, h.settings, job.name)
+        table.add_row(job.name, f"{job.action} {job.source or ''}".strip(), job.cron,
+                      f"{next_time:%Y-%m-%d %H:%M:%S %Z}" if next_time else "never",
+                      blackout.blackout.name if blackout else "")
+    console.print(table)
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name):
+    """Run job NAME now, under its lock and its blackouts."""
+    from hub.scheduler import find_job, run_job
+
+    h = ready_hub()
+    console.print(run_job(h, find_job(h.settings, name), trigger="cli"))
+
+
+@cli.group("blackouts", invoke_without_command=True)
+@click.pass_context
+@with_appcontext
+def blackouts(ctx):
+    """Windows when matching jobs do not run (e.g. the summer rollover)."""
+    if ctx.invoked_subcommand:
+        return
+    from hub.scheduler import blackout_states
+
+    h = ready_hub()
+    table = Table("blackout", "window", "jobs", "state")
+    for s in blackout_states(h.engine, h.settings):
+        state = "lifted" if s.lifted else "active" if s.active else "outside its window"
+        table.add_row(s.blackout.name, f"{s.blackout.start} → {s.blackout.end}", ", ".join(s.blackout.jobs), state)
+    console.print(table)
+
+
+@blackouts.command("lift")
+@click.argument("name")
+def blackouts_lift(name):
+    """Let jobs run again for the rest of blackout NAME's current window."""
+    from hub.scheduler import lift_blackout
+
+    h = ready_hub()
+    state = lift_blackout(h.engine, h.settings, name, by=getpass.getuser())
+    console.print(f"blackout {name} lifted for the window starting {state.window_start}")
+
+
+# --- demo -------------------------------------------------------------------------------
+
+
+@cli.group("demo", invoke_without_command=True)
+@click.option("--persons", default=2000, show_default=True, help="size of the synthetic académie")
+@click.option("--seed", default=1, show_default=True)
+@click.pass_context
+@with_appcontext
+def demo(ctx, persons, seed):
+    """Generate a synthetic académie, write it for every enabled source, and sync it."""
+    if ctx.invoked_subcommand:
+        return
+    from hub.store import upgrade
+    from hub.sync.run import SyncOptions, sync
+
+    h = hub()
+    upgrade(h.engine)
+    written = _write_demo(h, persons, seed, out=None)
+    for source in written:
+        with _progress(f"syncing {source}") as on_progress:
+            report = sync(h.engine, h.settings, h.plugins, SyncOptions(source, on_progress=on_progress))
+        _print_sync_report(h, report)
+
+
+@demo.command("generate")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="write here instead of "
+              "each source's configured location (one folder per source)")
+@click.pass_context
+def demo_generate(ctx, out):
+    """Only write the synthetic académie's files."""
+    params = ctx.parent.params
+    _write_demo(hub(), params["persons"], params["seed"], out=out)
+
+
+def _write_demo(h: Hub, persons: int, seed: int, out: Path | None) -> list[str]:
+    from hub.demo import generate_academie
+
+    academie = generate_academie(persons=persons, seed=seed)
+    writers = h.plugins.implementers("hub_write_demo")
+    if not writers:
+        raise HubError("no enabled source can write the demo académie; enable one, e.g. plugins.enabled = [\"aaf\"]")
+    for name in writers:
+        files = h.plugins.call(name, "hub_write_demo", academie=academie, directory=out and out / name)
+        console.print(f"{name}: wrote {len(files)} file(s) for {persons:,} people "
+                      f"under {Path(files[0]).parent if files else out}")
+    return writers
+
+
+def main() -> None:
+    cli(prog_name="hub")

@@ -1,0 +1,42 @@
+"""Error types. The CLI prints them without a traceback; logs keep the detail."""
+
+
+class HubError(Exception):
+    """Base of every error the hub expects and explains."""
+
+
+class SettingsError(HubError):
+    """A setting is missing, unknown or invalid; raised at start, before any work."""
+
+
+class PluginError(HubError):
+    """A plugin is unknown, broken, or its settings section is invalid."""
+
+
+class RecordError(HubError):
+    """One record is unusable; the run journals it, skips it and goes on."""
+
+    def __init__(self, record: str, reason: str):
+        super().__init__(f"{record}: {reason}" if record else reason)
+        self.record = record
+        self.reason = reason
+
+
+class SourceError(HubError):
+    """A source cannot be read as a whole (malformed file, lost connection): nothing is applied."""
+
+
+class SafetyError(HubError):
+    """A run was refused or held by a safety check; nothing was applied."""
+
+
+class LockedError(HubError):
+    """Another process holds the lock of this job."""
+
+
+class DeliveryError(HubError):
+    """A target could not take a change. Retryable errors are tried again with backoff."""
+
+    def __init__(self, reason: str, *, retryable: bool = True):
+        super().__init__(reason)
+        self.retryable = retryable

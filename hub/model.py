@@ -1,0 +1,239 @@
+"""Domain types shared by sources, the core and targets.
+
+Sources turn their own format into these records; the core validates them,
+stages them and diffs them against the store; targets receive them back in
+`Change` objects. Nothing here knows a vendor or a file format.
+
+Records are plain slotted dataclasses: a directory holds up to a million
+people, so they must be cheap to build and hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from hub.errors import RecordError
+
+# The 23 letters used by the Education nationale check key (no I, O, Q).
+CHECK_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+UAI_PATTERN = re.compile(r"^[0-9]{7}[A-Z]$")
+INE_PATTERN = re.compile(r"^[0-9A-Z]{10}[A-Z]$")
+
+
+class EstablishmentKind(StrEnum):
+    ECOLE = "ecole"
+    COLLEGE = "college"
+    LYCEE = "lycee"
+    LYCEE_PRO = "lycee_pro"
+    EREA = "erea"
+    OTHER = "autre"
+
+
+class PersonKind(StrEnum):
+    ELEVE = "eleve"
+    PARENT = "parent"
+    ENSEIGNANT = "enseignant"
+    PERSONNEL = "personnel"
+
+
+class PersonStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    PENDING_DELETION = "pending_deletion"
+
+
+class GroupKind(StrEnum):
+    DIVISION = "division"
+    GROUPE = "groupe"
+    INTER = "inter"  # spans establishments, e.g. a cycle-3 école–collège group
+
+
+def check_letter(digits: str) -> str:
+    """The check letter of a 7-digit UAI or a 10-digit INE: number mod 23."""
+    return CHECK_LETTERS[int(digits) % 23]
+
+
+def validate_uai(value: str, *, record: str = "") -> str:
+    """Return the canonical UAI or raise RecordError saying what is wrong."""
+    uai = (value or "").strip().upper()
+    if not UAI_PATTERN.match(uai):
+        raise RecordError(record, f"UAI {value!r} is not 7 digits and a letter")
+    expected = check_letter(uai[:7])
+    if uai[7] != expected:
+        raise RecordError(record, f"UAI {uai} has check letter {uai[7]}, expected {expected}")
+    return uai
+
+
+def validate_ine(value: str, *, record: str = "") -> str:
+    """Return the canonical INE or raise RecordError.
+
+    All INE formats are 11 characters ending with a letter; the all-digit
+    (RNIE) form also carries the mod-23 check letter, which is verified.
+    """
+    ine = (value or "").strip().upper()
+    if not INE_PATTERN.match(ine):
+        raise RecordError(record, f"INE {value!r} is not 10 letters or digits and a letter")
+    if ine[:10].isdigit() and ine[10] != check_letter(ine[:10]):
+        raise RecordError(record, f"INE {ine} has check letter {ine[10]}, expected {check_letter(ine[:10])}")
+    return ine
+
+
+@dataclass(slots=True)
+class Group:
+    """A division (class), a teaching group, or an inter-establishment group."""
+
+    uai: str
+    code: str
+    kind: GroupKind = GroupKind.DIVISION
+    label: str = ""
+
+
+@dataclass(slots=True)
+class Establishment:
+    uai: str
+    name: str
+    kind: EstablishmentKind
+    commune: str = ""
+    secteur_college: str | None = None  # for an école: the collège it feeds
+    zone: str | None = None  # ZP/ZA of the collège network (ticket routing)
+    territorial_unit: str | None = None
+    groups: list[Group] = field(default_factory=list)
+
+    def digest(self) -> str:
+        parts = [self.uai, self.name, self.kind, self.commune, self.secteur_college,
+                 self.zone, self.territorial_unit]
+        parts += sorted(f"{g.code}|{g.kind}|{g.label}" for g in self.groups)
+        return _digest(parts)
+
+
+@dataclass(slots=True, frozen=True)
+class Enrollment:
+    """Where a pupil is schooled this year, and at which grade."""
+
+    school_year: int  # the year the school year starts: 2026 for 2026-2027
+    uai: str
+    mef: str = ""
+    niveau: str = ""
+    division: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Membership:
+    uai: str
+    code: str
+    kind: GroupKind = GroupKind.GROUPE
+
+
+@dataclass(slots=True, frozen=True)
+class Guardianship:
+    """A pupil's link to a parent; rank 1 or 2 for legal representatives, 0 for other contacts."""
+
+    parent_key: str
+    rank: int = 1
+
+
+@dataclass(slots=True, frozen=True)
+class TeachingAssignment:
+    uai: str
+    group_code: str
+    subject: str = ""
+
+
+@dataclass(slots=True)
+class Person:
+    """One person as a source sees them, with the relations that source owns."""
+
+    kind: PersonKind
+    last_name: str
+    first_name: str
+    jointure: str | None = None
+    ine: str | None = None
+    birth_date: date | None = None
+    email: str | None = None
+    uai: str | None = None  # administrative attachment
+    enrollment: Enrollment | None = None
+    memberships: tuple[Membership, ...] = ()
+    guardians: tuple[Guardianship, ...] = ()
+    assignments: tuple[TeachingAssignment, ...] = ()
+    source_ref: str = ""  # where the record came from, for error messages
+
+    @property
+    def key(self) -> str:
+        """The identity key: INE for pupils who have one, jointure otherwise (never names)."""
+        return person_key(self.kind, self.ine, self.jointure)
+
+    def digest(self) -> str:
+        e = self.enrollment
+        parts = [self.kind, self.last_name, self.first_name, self.jointure, self.ine,
+                 self.birth_date, self.email, self.uai,
+                 e and (e.school_year, e.uai, e.mef, e.niveau, e.division)]
+        parts += sorted(f"m|{m.uai}|{m.code}|{m.kind}" for m in self.memberships)
+        parts += sorted(f"g|{g.parent_key}|{g.rank}" for g in self.guardians)
+        parts += sorted(f"a|{a.uai}|{a.group_code}|{a.subject}" for a in self.assignments)
+        return _digest(parts)
+
+
+def person_key(kind: str, ine: str | None, jointure: str | None) -> str:
+    if kind == PersonKind.ELEVE and ine:
+        return f"ine:{ine}"
+    if jointure:
+        return f"jnt:{jointure}"
+    raise RecordError("", "a person needs an INE (pupils) or a jointure")
+
+
+@dataclass(slots=True)
+class PersonPatch:
+    """Some fields of a stored person replaced (an AAF Delta modifyRequest).
+
+    ``key`` may be ``jnt:<jointure>`` even for a pupil stored under their INE: the
+    core finds the person by jointure. ``fields`` maps `Person` field names to new
+    values, plus two shorthands: ``"enrollment.<field>"`` replaces one field of the
+    enrollment, and ``"memberships:<kind>"`` replaces the memberships of one
+    `GroupKind`, keeping the others.
+    """
+
+    key: str
+    fields: dict
+    source_ref: str = ""
+
+
+@dataclass(slots=True)
+class PersonDeletion:
+    """A source says a person is gone (an AAF Delta deleteRequest); ``key`` as in `PersonPatch`."""
+
+    key: str
+    source_ref: str = ""
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record the source could not read: journaled and skipped, the run goes on."""
+
+    source_ref: str
+    reason: str
+    key: str = ""
+
+
+@dataclass(slots=True)
+class Change:
+    """What a target receives from the outbox: one operation on one entity.
+
+    `record` is the entity's state when the change is delivered (None after a purge).
+    `idempotency_key` is the same on every retry of this change to this target.
+    """
+
+    op: str  # create | update | move | restore | delete | purge
+    entity: str  # person | establishment
+    key: str
+    idempotency_key: str
+    record: Person | Establishment | None = None
+    run_id: int | None = None
+
+
+def _digest(parts: list) -> str:
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,63 @@
+"""Database locks: one holder per job name across processes and machines sharing the database.
+
+A lock row names its holder (host:pid) and expires; a lock whose holder died on
+this host, or whose time ran out, can be taken over.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.errors import LockedError
+from hub.store.tables import job_lock
+from hub.sync.journal import _alive, now
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def hold(engine: Engine, name: str, ttl_seconds: int):
+    """Hold lock ``name`` for the block, or raise LockedError naming the holder."""
+    me = holder_id()
+    acquire(engine, name, me, ttl_seconds)
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(job_lock).where(job_lock.c.name == name, job_lock.c.holder == me))
+
+
+def acquire(engine: Engine, name: str, me: str, ttl_seconds: int) -> None:
+    moment = now()
+    expires = moment + timedelta(seconds=ttl_seconds)
+    with engine.begin() as conn:
+        row = conn.execute(select(job_lock).where(job_lock.c.name == name)).first()
+        if row is not None:
+            if not _stale(row, moment):
+                raise LockedError(f"{name} is already running (held by {row.holder} since "
+                                  f"{row.acquired_at:%Y-%m-%d %H:%M:%S} UTC)")
+            taken = conn.execute(update(job_lock).where(job_lock.c.name == name, job_lock.c.holder == row.holder)
+                                 .values(holder=me, acquired_at=moment, expires_at=expires)).rowcount
+            if taken:
+                return
+            raise LockedError(f"{name} was just taken by another process")
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(job_lock).values(name=name, holder=me, acquired_at=moment, expires_at=expires))
+    except IntegrityError:
+        raise LockedError(f"{name} was just taken by another process") from None
+
+
+def _stale(row, moment) -> bool:
+    if row.expires_at <= moment:
+        return True
+    host, _, pid = row.holder.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))

@@ -1,0 +1,314 @@
+"""The stored state, as SQLAlchemy Core tables. Alembic migrations (``store/migrations``) create them.
+
+Three families: the domain state (establishment … teaching_assignment), the
+sync machinery (stage_* rows of a run in progress, its plan_change rows, the
+outbox), and operations (run journal, run events, job locks, blackout lifts,
+source state).
+"""
+
+from datetime import UTC
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python, naive UTC in the database (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# --- domain state ---------------------------------------------------------------
+
+establishment = Table(
+    "establishment", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uai", String(8), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("commune", String(100), nullable=False, default=""),
+    Column("secteur_college", String(8)),
+    Column("zone", String(50)),
+    Column("territorial_unit", String(100)),
+    Column("source", String(50), nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+person = Table(
+    "person", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_key", String(80), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("ine", String(11), index=True),
+    Column("jointure", String(64), index=True),
+    Column("last_name", String(200), nullable=False),
+    Column("first_name", String(200), nullable=False),
+    Column("birth_date", Date),
+    Column("email", String(255)),
+    Column("uai", String(8), index=True),
+    Column("source", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_since", UTCDateTime(), nullable=False),
+    Column("delete_after", UTCDateTime()),
+    Column("digest", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_person_source_status", "source", "status"),
+)
+
+enrollment = Table(
+    "enrollment", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("school_year", Integer, nullable=False),
+    Column("uai", String(8), nullable=False),
+    Column("mef", String(20), nullable=False, default=""),
+    Column("niveau", String(40), nullable=False, default=""),
+    Column("division", String(60), nullable=False, default=""),
+)
+
+group = Table(
+    "study_group", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uai", String(8), nullable=False),
+    Column("code", String(120), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("label", String(255), nullable=False, default=""),
+    UniqueConstraint("uai", "code", name="uq_study_group_uai_code"),
+)
+
+group_membership = Table(
+    "group_membership", metadata,
+    Column("group_id", Integer, ForeignKey("study_group.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+guardianship = Table(
+    "guardianship", metadata,
+    Column("pupil_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True),
+    Column("parent_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("rank", Integer, nullable=False),
+)
+
+teaching_assignment = Table(
+    "teaching_assignment", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("uai", String(8), nullable=False),
+    Column("group_code", String(120), nullable=False),
+    Column("subject", String(120), nullable=False, default=""),
+)
+
+# --- sync machinery: rows of one run, keyed by run_id ---------------------------
+
+stage_establishment = Table(
+    "stage_establishment", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("uai", String(8), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("commune", String(100), nullable=False),
+    Column("secteur_college", String(8)),
+    Column("zone", String(50)),
+    Column("territorial_unit", String(100)),
+    Column("digest", String(32), nullable=False),
+)
+
+stage_group = Table(
+    "stage_group", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("uai", String(8), nullable=False),
+    Column("code", String(120), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("label", String(255), nullable=False),
+)
+
+stage_person = Table(
+    "stage_person", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("person_key", String(80), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("ine", String(11)),
+    Column("jointure", String(64)),
+    Column("last_name", String(200), nullable=False),
+    Column("first_name", String(200), nullable=False),
+    Column("birth_date", Date),
+    Column("email", String(255)),
+    Column("uai", String(8)),
+    Column("digest", String(32), nullable=False),
+    Column("source_ref", String(300), nullable=False),
+    Index("ix_stage_person_run_key", "run_id", "person_key"),
+    Index("ix_stage_person_run_seq", "run_id", "seq"),
+)
+
+stage_enrollment = Table(
+    "stage_enrollment", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("school_year", Integer, nullable=False),
+    Column("uai", String(8), nullable=False),
+    Column("mef", String(20), nullable=False),
+    Column("niveau", String(40), nullable=False),
+    Column("division", String(60), nullable=False),
+    Index("ix_stage_enrollment_run_seq", "run_id", "seq"),
+)
+
+stage_membership = Table(
+    "stage_membership", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("uai", String(8), nullable=False),
+    Column("code", String(120), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Index("ix_stage_membership_run_seq", "run_id", "seq"),
+)
+
+stage_guardianship = Table(
+    "stage_guardianship", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("parent_key", String(80), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Index("ix_stage_guardianship_run_seq", "run_id", "seq"),
+)
+
+stage_assignment = Table(
+    "stage_assignment", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("uai", String(8), nullable=False),
+    Column("group_code", String(120), nullable=False),
+    Column("subject", String(120), nullable=False),
+    Index("ix_stage_assignment_run_seq", "run_id", "seq"),
+)
+
+stage_deletion = Table(
+    "stage_deletion", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("person_key", String(80), nullable=False),
+    Column("source_ref", String(300), nullable=False),
+)
+
+plan_change = Table(
+    "plan_change", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("entity", String(20), nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("key", String(80), nullable=False),
+    Column("seq", Integer),  # the staged record, for creates and updates
+    Column("person_id", Integer),  # the stored person, for updates and deletes
+    Column("uai", String(8)),
+    Column("old_uai", String(8)),
+    Index("ix_plan_change_run_op", "run_id", "op"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target", String(50), nullable=False),
+    Column("run_id", Integer),
+    Column("entity", String(20), nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("key", String(80), nullable=False),
+    Column("idempotency_key", String(120), nullable=False, unique=True),
+    Column("status", String(12), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_outbox_due", "status", "target", "next_attempt_at"),
+    Index("ix_outbox_target_key", "target", "key"),
+)
+
+# --- operations -------------------------------------------------------------------
+
+run = Table(
+    "run", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(20), nullable=False),  # sync | deliver | purge
+    Column("source", String(50)),
+    Column("trigger", String(80), nullable=False),  # cli | scheduler:<job>
+    Column("status", String(20), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("forced", Boolean, nullable=False, default=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("records_read", Integer, nullable=False, default=0),
+    Column("complete", Boolean, nullable=False, default=False),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("message", Text),
+    Column("pid", Integer),
+    Index("ix_run_action_source", "action", "source"),
+)
+
+run_event = Table(
+    "run_event", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("run.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("level", String(10), nullable=False),  # error | warning | info
+    Column("record", String(300), nullable=False),
+    Column("key", String(80), nullable=False, default=""),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+job_lock = Table(
+    "job_lock", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),  # host:pid
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+blackout_lift = Table(
+    "blackout_lift", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("window_start", Date, primary_key=True),  # the window this lift is for
+    Column("lifted_at", UTCDateTime(), nullable=False),
+    Column("lifted_by", String(100), nullable=False),
+)
+
+source_state = Table(
+    "source_state", metadata,
+    Column("source", String(50), primary_key=True),
+    Column("cursor", String(200)),
+    Column("last_complete_count", Integer),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,130 @@
+"""Drain the outbox through the targets' ``hub_deliver`` hook.
+
+Each row is marked delivered in its own transaction right after the target took
+it, so a process killed mid-way redelivers at most the row in flight, with the
+same idempotency key. Failures back off exponentially; after
+``delivery.max_attempts`` a row is dead-lettered until an admin retries it.
+Changes to one entity reach a target in order: a row waits while an earlier row
+for the same key is still pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Connection, Engine, and_, exists, func, select, update
+
+from hub.errors import DeliveryError
+from hub.model import Change
+from hub.settings import DeliverySettings
+from hub.store import records
+from hub.store.tables import outbox
+from hub.sync.journal import Journal, now
+
+
+@dataclass
+class DeliveryReport:
+    delivered: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    dead: dict[str, int] = field(default_factory=dict)
+
+    def add(self, bucket: dict[str, int], target: str) -> None:
+        bucket[target] = bucket.get(target, 0) + 1
+
+
+def due_rows(conn: Connection, targets: list[str], limit: int) -> list:
+    later, earlier = outbox, outbox.alias("earlier")
+    blocked = exists().where(earlier.c.target == later.c.target, earlier.c.key == later.c.key,
+                             earlier.c.entity == later.c.entity, earlier.c.status != "delivered",
+                             earlier.c.id < later.c.id)
+    return conn.execute(
+        select(later).where(later.c.status == "pending", later.c.target.in_(targets),
+                            later.c.next_attempt_at <= now(), ~blocked)
+        .order_by(later.c.id).limit(limit)
+    ).all()
+
+
+def build_change(conn: Connection, row) -> Change:
+    """The change with the entity's current state (None once purged)."""
+    if row.entity == "person":
+        record = None if row.op == "purge" else records.load_person(conn, row.key)
+    else:
+        record = records.load_establishment(conn, row.key)
+    return Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
+                  record=record, run_id=row.run_id)
+
+
+def deliver(engine: Engine, plugins, settings: DeliverySettings, *, targets: list[str] | None = None,
+            limit: int | None = None, trigger: str = "cli") -> DeliveryReport:
+    """Deliver due rows until none is left (or ``limit`` rows were tried); journaled as one run."""
+    targets = targets or plugins.targets
+    journal = Journal(engine)
+    run_id = journal.start("deliver", trigger=trigger)
+    report, tried = DeliveryReport(), 0
+    try:
+        while True:
+            batch = settings.batch_size if limit is None else min(settings.batch_size, limit - tried)
+            if batch <= 0:
+                break
+            with engine.connect() as conn:
+                rows = due_rows(conn, targets, batch)
+                changes = [build_change(conn, row) for row in rows]
+            if not rows:
+                break
+            for row, change in zip(rows, changes, strict=True):
+                tried += 1
+                _deliver_one(engine, plugins, settings, row, change, report)
+    finally:
+        journal.finish(run_id, "applied", counts={
+            **{f"delivered.{t}": n for t, n in report.delivered.items()},
+            **{f"retry.{t}": n for t, n in report.failed.items()},
+            **{f"dead.{t}": n for t, n in report.dead.items()}})
+    return report
+
+
+def _deliver_one(engine: Engine, plugins, settings: DeliverySettings, row, change: Change,
+                 report: DeliveryReport) -> None:
+    try:
+        plugins.call(row.target, "hub_deliver", change=change)
+    except Exception as exc:  # a target's failure must not stop the others
+        retryable = not isinstance(exc, DeliveryError) or exc.retryable
+        attempts = row.attempts + 1
+        dead = attempts >= settings.max_attempts or not retryable
+        delay = min(settings.backoff_seconds * 2 ** (attempts - 1), settings.backoff_max_seconds)
+        with engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                attempts=attempts, status="dead" if dead else "pending", last_error=_describe(exc)[:2000],
+                next_attempt_at=now() + timedelta(seconds=delay)))
+        report.add(report.dead if dead else report.failed, row.target)
+        return
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            status="delivered", delivered_at=now(), attempts=row.attempts + 1, last_error=None))
+    report.add(report.delivered, row.target)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+
+
+def dead_letters(engine: Engine, limit: int = 100) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(outbox).where(outbox.c.status == "dead").order_by(outbox.c.id).limit(limit)).all()
+
+
+def retry_dead(engine: Engine, ids: list[int] | None = None) -> int:
+    """Put dead letters back in the queue (all of them when ``ids`` is None)."""
+    condition = outbox.c.status == "dead"
+    if ids is not None:
+        condition = and_(condition, outbox.c.id.in_(ids))
+    with engine.begin() as conn:
+        return conn.execute(update(outbox).where(condition).values(
+            status="pending", attempts=0, next_attempt_at=now(), last_error=None)).rowcount
+
+
+def outbox_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.target, outbox.c.status, func.count())
+                            .group_by(outbox.c.target, outbox.c.status)).all()
+    return {(t, s): n for t, s, n in rows}

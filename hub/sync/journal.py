@@ -1,0 +1,101 @@
+"""The journal: one `run` row per sync, delivery or purge, and its record-level events.
+
+Run rows are written in their own short transactions so they survive a crash of
+the work they describe; an interrupted run is marked so by the next one. Events
+are kept in memory and written when the run finishes: SQLite has one writer, and
+the work in progress holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from hub.store.tables import run, run_event
+
+MAX_EVENTS_PER_RUN = 10_000  # past this, events are counted, not stored
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._events: dict[int, list[dict]] = {}
+        self._event_counts: dict[int, int] = {}
+
+    def start(self, action: str, *, source: str | None = None, trigger: str = "cli", dry_run: bool = False,
+              forced: bool = False) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(insert(run).values(
+                action=action, source=source, trigger=trigger, status="running", dry_run=dry_run,
+                forced=forced, started_at=now(), counts={}, pid=os.getpid(),
+            )).inserted_primary_key[0]
+
+    def update(self, run_id: int, conn: Connection | None = None, **values) -> None:
+        if conn is None:
+            with self.engine.begin() as conn:
+                self.update(run_id, conn, **values)
+            return
+        conn.execute(update(run).where(run.c.id == run_id).values(**values))
+
+    def finish(self, run_id: int, status: str, *, counts: dict | None = None, message: str | None = None,
+               conn: Connection | None = None, **values) -> None:
+        """Close the run and write its events; inside ``conn`` when the status must commit with the work."""
+        if conn is None:
+            with self.engine.begin() as conn:
+                self.finish(run_id, status, counts=counts, message=message, conn=conn, **values)
+            return
+        if counts is not None:
+            values["counts"] = counts
+        dropped = self._event_counts.pop(run_id, 0) - MAX_EVENTS_PER_RUN
+        if dropped > 0:
+            message = f"{message or ''} ({dropped} more events not stored)".strip()
+        events = self._events.pop(run_id, [])
+        if events:
+            conn.execute(insert(run_event), events)
+        self.update(run_id, conn, status=status, finished_at=now(), message=message, **values)
+
+    def event(self, run_id: int, level: str, record: str, reason: str, *, key: str = "") -> None:
+        count = self._event_counts.get(run_id, 0) + 1
+        self._event_counts[run_id] = count
+        if count <= MAX_EVENTS_PER_RUN:
+            self._events.setdefault(run_id, []).append(dict(
+                run_id=run_id, level=level, record=(record or "")[:300], key=key or "", reason=reason,
+                created_at=now()))
+
+    def pending_events(self, run_id: int) -> list[dict]:
+        return list(self._events.get(run_id, []))
+
+    def events(self, run_id: int) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(select(run_event).where(run_event.c.run_id == run_id)
+                                .order_by(run_event.c.id)).all()
+
+    def mark_interrupted(self, action: str, source: str | None) -> list[int]:
+        """Runs left 'running' by a process that died: say so, and return their ids."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(run.c.id, run.c.pid).where(
+                run.c.action == action, run.c.source == source,
+                run.c.status.in_(("running", "applying")))).all()
+            dead = [r.id for r in rows if not _alive(r.pid)]
+            if dead:
+                conn.execute(update(run).where(run.c.id.in_(dead)).values(
+                    status="interrupted", finished_at=now(), message="the process died; nothing of it was applied"))
+            return dead
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""AAF source: the académie directory export (Complet and Delta XML files)."""
