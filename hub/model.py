@@ -102,6 +102,7 @@ class Establishment:
     zone: str | None = None  # ZP/ZA of the collège network (ticket routing)
     territorial_unit: str | None = None
     groups: list[Group] = field(default_factory=list)
+    source_ref: str = ""  # where the record came from, for error messages
 
     def digest(self) -> str:
         parts = [self.uai, self.name, self.kind, self.commune, self.secteur_college,

@@ -46,6 +46,7 @@ class Plugins:
                 f"available: {', '.join(sorted(self.available)) or 'none'}"
             )
         self.settings: dict[str, Any] = {}
+        self._callers: dict[tuple[str, str], Any] = {}
         for name in settings.plugins.enabled:
             module = self._load(name)
             self.settings[name] = _plugin_settings(name, module, settings)
@@ -79,10 +80,12 @@ class Plugins:
 
     def call(self, name: str, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's hook with its own settings; return its single result."""
-        if name not in self.implementers(hook_name):
-            raise PluginError(f"plugin {name} is not enabled or does not implement {hook_name}")
-        others = [p for n, p in self.pm.list_name_plugin() if n != name]
-        caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+        caller = self._callers.get((name, hook_name))
+        if caller is None:
+            if name not in self.implementers(hook_name):
+                raise PluginError(f"plugin {name} is not enabled or does not implement {hook_name}")
+            others = [p for n, p in self.pm.list_name_plugin() if n != name]
+            caller = self._callers[name, hook_name] = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
         results = caller(settings=self.settings[name], **kwargs)
         return results[0] if results else None
 

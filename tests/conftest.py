@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,11 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+def as_datetime(value) -> datetime:
+    """A timestamp read with raw SQL: SQLite gives text, PostgreSQL a datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value.replace(tzinfo=None)
 
 
 @dataclass
@@ -109,6 +116,11 @@ class HubEnv:
                 return conn.execute(text(sql), params).scalar()
         finally:
             engine.dispose()
+
+    def counts(self, run_id: int | None = None) -> dict:
+        """The counts the journal holds for a run (default: the latest)."""
+        value = self.scalar("select counts from run where id = coalesce(:r, (select max(id) from run))", r=run_id)
+        return json.loads(value) if isinstance(value, str) else value
 
     def rows(self, sql: str, **params) -> list:
         engine = self.engine()

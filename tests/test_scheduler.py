@@ -93,7 +93,7 @@ def test_a_job_held_by_another_process_is_not_run_twice(sqlite_hub):
     try:
         assert holder.stdout.readline().strip() == "held"
         result = sqlite_hub.run("jobs", "run", "deliver", expect=4)
-        assert re.search(r"job:deliver is already running \(held by [^:]+:%d since" % holder.pid, result.output)
+        assert re.search(rf"job:deliver is already running \(held by [^:]+:{holder.pid} since", result.output)
     finally:
         holder.kill()
         holder.wait()
@@ -128,7 +128,7 @@ def test_two_schedulers_never_run_the_same_job_at_once(sqlite_hub, receiver):
     runs = sqlite_hub.rows("select started_at, finished_at from run where action = 'deliver' "
                            "and finished_at is not null order by started_at")
     assert len(runs) >= 2
-    for earlier, later in zip(runs, runs[1:]):
+    for earlier, later in zip(runs, runs[1:], strict=False):
         assert earlier.finished_at <= later.started_at, f"overlapping deliveries: {earlier} and {later}"
     assert any("already running" in log for log in logs), logs
 

@@ -225,6 +225,12 @@ stage_deletion = Table(
     Column("source_ref", String(300), nullable=False),
 )
 
+stage_rejected = Table(  # people whose record was rejected: kept as stored, never deleted for it
+    "stage_rejected", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("person_key", String(80), nullable=False),
+)
+
 plan_change = Table(
     "plan_change", metadata,
     Column("run_id", Integer, nullable=False),

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, null, or_, select
 
 from hub.settings import Thresholds
-from hub.store.tables import establishment, person, plan_change, stage_deletion, stage_establishment, stage_person
+from hub.store.tables import (
+    establishment,
+    person,
+    plan_change,
+    stage_deletion,
+    stage_establishment,
+    stage_person,
+    stage_rejected,
+)
 
 PERSON_OPS = ("create", "update", "move", "restore", "delete")
 SWITCHABLE = {"create": ("create",), "update": ("update", "move", "restore"), "delete": ("delete",)}
@@ -105,8 +113,11 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, source: str, complete
     p = person
     mentioned = exists().where(stage_person.c.run_id == run_id, stage_person.c.person_key == p.c.person_key)
     named = exists().where(stage_deletion.c.run_id == run_id, stage_deletion.c.person_key == p.c.person_key)
+    sr = stage_rejected
+    rejected = exists().where(sr.c.run_id == run_id, or_(sr.c.person_key == p.c.person_key,
+                                                          sr.c.person_key == literal("jnt:") + p.c.jointure))
     gone = and_(p.c.source == source, ~mentioned) if complete else and_(named, ~mentioned)
-    scope = [p.c.status == "active", gone]
+    scope = [p.c.status == "active", gone, ~rejected]
     if uai:
         scope.append(p.c.uai == uai)
     conn.execute(insert(plan_change).from_select(

@@ -1,6 +1,7 @@
 """Purge: erase what the retention settings say is no longer kept.
 
-People soft-deleted longer ago than their grace period are erased with their
+People soft-deleted longer ago than their grace period (as set now, or when
+they were deleted, whichever ends first) are erased with their
 relations (targets receive a ``purge`` change); old journal runs and delivered
 outbox rows are dropped. Minors' data is not kept longer than needed.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, insert, literal, select
+from sqlalchemy import Engine, delete, insert, literal, or_, select
 
 from hub.settings import HubSettings
 from hub.store.tables import UTCDateTime, outbox, person, run
@@ -31,8 +32,10 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
     moment = now()
     report = PurgeReport(run_id)
     with engine.begin() as conn:
+        grace_ended = moment - timedelta(days=settings.sync.grace_days)
         expired = select(person.c.id, person.c.person_key).where(
-            person.c.status == "pending_deletion", person.c.delete_after <= moment)
+            person.c.status == "pending_deletion",
+            or_(person.c.delete_after <= moment, person.c.status_since <= grace_ended))
         for target in targets:
             conn.execute(insert(outbox).from_select(
                 ["target", "run_id", "entity", "op", "key", "idempotency_key", "status", "attempts",

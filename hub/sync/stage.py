@@ -39,6 +39,7 @@ from hub.store.tables import (
     stage_guardianship,
     stage_membership,
     stage_person,
+    stage_rejected,
 )
 from hub.sync.journal import Journal
 
@@ -55,7 +56,7 @@ class StageResult:
 
 
 def normalize_establishment(item: Establishment) -> Establishment:
-    ref = f"establishment {item.uai}"
+    ref = item.source_ref or f"establishment {item.uai}"
     uai = validate_uai(item.uai, record=ref)
     if not (item.name or "").strip():
         raise RecordError(ref, "missing name")
@@ -141,17 +142,22 @@ class Stager:
             try:
                 self._stage_item(item)
             except RecordError as exc:
-                self.reject(exc.record or getattr(item, "source_ref", ""), exc.reason, _key_of(item))
+                self.reject(exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
             if self._pending >= self.batch_size:
                 self.flush()
         self.flush()
+        self._analyze()
         self._drop_duplicates()
         self._drop_unknown_establishments()
         return self.result
 
-    def reject(self, record: str, reason: str, key: str = "") -> None:
+    def reject(self, record: str, reason: str, *keys: str) -> None:
+        """Journal a record left out; the people it names keep their stored state (no delete)."""
         self.result.rejected += 1
-        self.journal.event(self.run_id, "error", record, reason, key=key)
+        self.journal.event(self.run_id, "error", record, reason, key=keys[0] if keys else "")
+        for key in keys:
+            if key:
+                self._add(stage_rejected, person_key=key)
 
     def _stage_item(self, item) -> None:
         if isinstance(item, Person):
@@ -224,6 +230,13 @@ class Stager:
         if self.on_progress:
             self.on_progress(self.result.records_read)
 
+    def _analyze(self) -> None:
+        """Fresh statistics, so PostgreSQL plans the diff joins over the staged rows as hash joins."""
+        if self.conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group,
+                                                stage_deletion))
+            self.conn.exec_driver_sql(f"ANALYZE {names}")
+
     def _drop_duplicates(self) -> None:
         """Two records with one identity key in a feed: keep the first, reject the others by name."""
         sp = stage_person
@@ -231,7 +244,7 @@ class Stager:
                  .where(sp.c.run_id == self.run_id).group_by(sp.c.person_key)
                  .having(func.count() > 1).subquery())
         later = self.conn.execute(
-            select(sp.c.seq, sp.c.person_key, sp.c.source_ref, first.c.seq.label("first_seq"))
+            select(sp.c.seq, sp.c.person_key, sp.c.jointure, sp.c.source_ref, first.c.seq.label("first_seq"))
             .join(first, first.c.person_key == sp.c.person_key)
             .where(sp.c.run_id == self.run_id, sp.c.seq > first.c.seq)
         ).all()
@@ -244,7 +257,9 @@ class Stager:
             kind, value = row.person_key.split(":", 1)
             label = "INE" if kind == "ine" else "jointure"
             self.reject(row.source_ref, f"duplicate {label} {value} in this feed "
-                        f"(first seen at {first_refs[row.first_seq]}); this record is skipped", row.person_key)
+                        f"(first seen at {first_refs[row.first_seq]}); this record is skipped",
+                        *([f"jnt:{row.jointure}"] if row.jointure else []))
+        self.flush()
         self._remove_seqs([r.seq for r in later])
         self.result.persons -= len(later)
 
@@ -261,6 +276,7 @@ class Stager:
         ).all()
         for row in orphans:
             self.reject(row.source_ref, f"attached to establishment {row.uai}, which is unknown", row.person_key)
+        self.flush()
         self._remove_seqs([r.seq for r in orphans])
         self.result.persons -= len(orphans)
 
@@ -273,18 +289,21 @@ class Stager:
 
 def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
     """Drop the staged rows (and the plan, unless kept for inspection) of runs given as ids or a select."""
-    tables = [stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_deletion]
+    tables = [stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_deletion, stage_rejected]
     if not keep_plan:
         tables.append(plan_change)
     for table in tables:
         conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
 
 
-def _key_of(item) -> str:
+def _keys_of(item) -> tuple[str, ...]:
+    """Every identity key an unusable item names (its INE may be the broken part)."""
     if isinstance(item, (PersonPatch, PersonDeletion)):
-        return item.key
-    try:
-        return item.key if isinstance(item, Person) else ""
-    except RecordError:
-        return ""
+        return (item.key,)
+    if not isinstance(item, Person):
+        return ()
+    keys = [f"jnt:{item.jointure.strip()}"] if (item.jointure or "").strip() else []
+    if item.kind == PersonKind.ELEVE and item.ine:
+        keys.insert(0, f"ine:{item.ine.strip().upper()}")
+    return tuple(keys)
 

@@ -1,1 +1,61 @@
-"""AAF source: the académie directory export (Complet and Delta XML files)."""
+"""AAF source: the académie directory export (Complet and Delta XML files).
+
+Reading lives in `plugins.aaf.reader`, writing the demo in `plugins.aaf.writer`;
+this module only binds them to the hooks and declares the settings.
+"""
+
+from __future__ import annotations
+
+import codecs
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+
+from hub.hookspecs import hookimpl
+from hub.settings import Strict
+from plugins.aaf import reader, writer
+
+
+class Settings(Strict):
+    """``[plugins.aaf]``: where the AAF drops its files and how to read them."""
+
+    path: Path
+    mode: Literal["auto", "complet", "delta"] = "auto"  # auto: a Complet set if present, else the Deltas
+    school_year: int | None = None  # the enrollments' year; None: the current school year
+    encoding: str = writer.DEFAULT_ENCODING  # for the files hub_write_demo writes; reading obeys each file
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+def current_school_year(today: date | None = None) -> int:
+    """The year the current school year started: from August on, this year."""
+    today = today or date.today()
+    return today.year if today.month >= 8 else today.year - 1
+
+
+@hookimpl
+def hub_read_directory(settings: Settings, since: str | None, uai: str | None):
+    """Stream the AAF files of ``settings.path``; ``uai`` is left to the core's filter."""
+    return reader.read_feed(
+        settings.path,
+        mode=settings.mode,
+        since=since,
+        school_year=settings.school_year or current_school_year(),
+    )
+
+
+@hookimpl
+def hub_write_demo(settings: Settings | None, academie, directory: Path | None) -> list[Path]:
+    """Write the académie as an AAF Complet set in ``directory`` (default: the configured path)."""
+    target = Path(directory) if directory is not None else settings.path
+    encoding = settings.encoding if settings is not None else writer.DEFAULT_ENCODING
+    return writer.write_academie(academie, target, encoding=encoding)

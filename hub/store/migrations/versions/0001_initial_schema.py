@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:37:15.280290
+Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 import hub.store.tables
+
 
 revision = '0001'
 down_revision = None
@@ -228,6 +229,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_stage_person_run_key', ['run_id', 'person_key'], unique=False)
         batch_op.create_index('ix_stage_person_run_seq', ['run_id', 'seq'], unique=False)
 
+    op.create_table('stage_rejected',
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('person_key', sa.String(length=80), nullable=False)
+    )
+    with op.batch_alter_table('stage_rejected', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stage_rejected_run_id'), ['run_id'], unique=False)
+
     op.create_table('study_group',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uai', sa.String(length=8), nullable=False),
@@ -324,6 +332,10 @@ def downgrade() -> None:
 
     op.drop_table('enrollment')
     op.drop_table('study_group')
+    with op.batch_alter_table('stage_rejected', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stage_rejected_run_id'))
+
+    op.drop_table('stage_rejected')
     with op.batch_alter_table('stage_person', schema=None) as batch_op:
         batch_op.drop_index('ix_stage_person_run_seq')
         batch_op.drop_index('ix_stage_person_run_key')
