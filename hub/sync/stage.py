@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select
 
 from hub.errors import RecordError
 from hub.model import (
@@ -28,6 +28,7 @@ from hub.model import (
     validate_uai,
 )
 from hub.store import records
+from hub.store.bulk import insert_rows
 from hub.store.tables import (
     establishment,
     plan_change,
@@ -157,7 +158,7 @@ class Stager:
         self.journal.event(self.run_id, "error", record, reason, key=keys[0] if keys else "")
         for key in keys:
             if key:
-                self._add(stage_rejected, person_key=key)
+                self._add(stage_rejected, key)
 
     def _stage_item(self, item) -> None:
         if isinstance(item, Person):
@@ -173,33 +174,32 @@ class Stager:
         else:
             raise TypeError(f"a source yielded {type(item).__name__}, which is not a hub.model item")
 
+    # The _add calls below list values in the order of the stage tables' columns (hub/store/tables.py).
+
     def _stage_establishment(self, e: Establishment) -> None:
         if self.uai and e.uai != self.uai:
             return
         self.result.establishments += 1
-        self._add(stage_establishment, uai=e.uai, name=e.name, kind=e.kind, commune=e.commune or "",
-                  secteur_college=e.secteur_college, zone=e.zone, territorial_unit=e.territorial_unit,
-                  digest=e.digest())
+        self._add(stage_establishment, e.uai, e.name, str(e.kind), e.commune or "", e.secteur_college, e.zone,
+                  e.territorial_unit, e.digest())
         for g in e.groups:
-            self._add(stage_group, uai=e.uai, code=g.code, kind=g.kind, label=g.label or "")
+            self._add(stage_group, e.uai, g.code, str(g.kind), g.label or "")
 
     def _stage_person(self, p: Person) -> None:
         if self.uai and p.uai != self.uai:
             return
         self.result.persons += 1
         seq = self.result.records_read
-        self._add(stage_person, seq=seq, person_key=p.key, kind=p.kind, ine=p.ine, jointure=p.jointure,
-                  last_name=p.last_name, first_name=p.first_name, birth_date=p.birth_date, email=p.email,
-                  uai=p.uai, digest=p.digest(), source_ref=p.source_ref[:300])
+        self._add(stage_person, seq, p.key, str(p.kind), p.ine, p.jointure, p.last_name, p.first_name,
+                  p.birth_date, p.email, p.uai, p.digest(), p.source_ref[:300])
         if e := p.enrollment:
-            self._add(stage_enrollment, seq=seq, school_year=e.school_year, uai=e.uai, mef=e.mef or "",
-                      niveau=e.niveau or "", division=e.division or "")
+            self._add(stage_enrollment, seq, e.school_year, e.uai, e.mef or "", e.niveau or "", e.division or "")
         for m in p.memberships:
-            self._add(stage_membership, seq=seq, uai=m.uai, code=m.code, kind=m.kind)
+            self._add(stage_membership, seq, m.uai, m.code, str(m.kind))
         for g in p.guardians:
-            self._add(stage_guardianship, seq=seq, parent_key=g.parent_key, rank=g.rank)
+            self._add(stage_guardianship, seq, g.parent_key, g.rank)
         for a in p.assignments:
-            self._add(stage_assignment, seq=seq, uai=a.uai, group_code=a.group_code, subject=a.subject or "")
+            self._add(stage_assignment, seq, a.uai, a.group_code, a.subject or "")
 
     def _stage_patch(self, patch: PersonPatch) -> None:
         self.flush()  # the stored person must be read after earlier items of this run are staged
@@ -214,17 +214,15 @@ class Stager:
         if key is None:
             raise RecordError(item.source_ref, f"deletion of {item.key}, which is not stored")
         self.result.deletions += 1
-        self._add(stage_deletion, person_key=key, source_ref=item.source_ref[:300])
+        self._add(stage_deletion, key, item.source_ref[:300])
 
-    def _add(self, table, **row) -> None:
-        row["run_id"] = self.run_id
-        self._rows.setdefault(table, []).append(row)
+    def _add(self, table, *values) -> None:
+        self._rows.setdefault(table, []).append((self.run_id, *values))
         self._pending += 1
 
     def flush(self) -> None:
         for table, rows in self._rows.items():
-            if rows:
-                self.conn.execute(insert(table), rows)
+            insert_rows(self.conn, table, rows)
         self._rows = {}
         self._pending = 0
         if self.on_progress:
