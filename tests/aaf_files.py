@@ -1,4 +1,4 @@
-"""Edit AAF files in place, as an académie's feed would change (tests only; files are small)."""
+"""Read and edit AAF files in tests, as an académie's feed would change (test files are small)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
+
+from plugins.aaf.hookimpl import Settings, hub_read_directory
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
@@ -53,3 +55,10 @@ def set_attr(request, name: str, *values: str) -> None:
 
 def drop(aaf_dir: Path, category: str, ids: set[str]) -> int:
     return rewrite(aaf_dir, category, lambda id_, attrs, request: id_ in ids)
+
+
+def read(path: Path, since: str | None = None, **settings):
+    """Call the source hook as the core does; return the feed with its items listed."""
+    feed = hub_read_directory(settings=Settings(path=path, school_year=2026, **settings), since=since, uai=None)
+    feed.items = list(feed.items)
+    return feed

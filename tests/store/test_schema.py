@@ -1,5 +1,7 @@
 """Migrations on both databases; commands refuse a database whose schema is not current."""
 
+from hubtest import HubEnv
+
 from hub.store.tables import metadata
 
 
@@ -17,8 +19,6 @@ def test_upgrade_creates_every_table_and_is_idempotent(hub_env):
 
 
 def test_commands_refuse_an_empty_database(tmp_path, db_url):
-    from conftest import HubEnv
-
     env = HubEnv(tmp_path, db_url)
     env.write_config()
     result = env.run("sync", "aaf", expect=1)

@@ -4,7 +4,7 @@ import signal
 import time
 
 import pytest
-from conftest import as_datetime
+from hubtest import as_datetime
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 from aaf_files import drop, records, rewrite, set_attr
-from conftest import as_datetime
+from hubtest import as_datetime
 
 from hub.demo import generate_academie
 

@@ -4,38 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from pathlib import Path
 
 import pytest
+from aaf_files import read
 
-from hub.demo import generate_academie
 from hub.errors import SourceError
 from hub.model import Guardianship, Membership, Person, PersonDeletion, PersonPatch, Rejected, TeachingAssignment
 from hub.sync.stage import apply_patch
 from plugins.aaf import writer
-from plugins.aaf.hookimpl import Settings, hub_read_directory, hub_write_demo
 
 SCHOOL = {"ENTStructureUAI": "0151000F", "ENTStructureNomCourant": "Collège Jules Ferry"}
-
-
-def read(path: Path, since: str | None = None, **settings):
-    """Call the source hook as the core does; return the feed with its items listed."""
-    feed = hub_read_directory(settings=Settings(path=path, school_year=2026, **settings), since=since, uai=None)
-    feed.items = list(feed.items)
-    return feed
-
-
-@pytest.fixture(scope="module")
-def small_academie():
-    return generate_academie(persons=300, seed=7, school_year=2026)
-
-
-@pytest.fixture(scope="module")
-def small_aaf(small_academie, tmp_path_factory) -> Path:
-    """The 300-person académie written as an AAF Complet set (read-only for the tests)."""
-    directory = tmp_path_factory.mktemp("aaf-complet")
-    hub_write_demo(settings=Settings(path=directory), academie=small_academie, directory=directory)
-    return directory
 
 
 def delta(directory, stamp, *requests, **options):

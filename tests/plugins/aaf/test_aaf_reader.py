@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from aaf_files import read
 
 from hub.demo import generate_academie
 from hub.errors import SourceError
@@ -20,26 +21,6 @@ from plugins.aaf.hookimpl import Settings, current_school_year, hub_read_directo
 PUPIL = {"sn": "Dupont", "givenName": "Léa", "ENTPersonStructRattach": "10151000", "ENTEleveClasses": "10151000$6A"}
 SCHOOL = {"ENTStructureUAI": "0151000F", "ENTStructureNomCourant": "Collège Jules Ferry",
           "ENTStructureTypeStruct": "COLLEGE", "ENTStructureClasses": ["6A$6e A"]}  # fmt: skip
-
-
-def read(path: Path, since: str | None = None, **settings):
-    """Call the source hook as the core does; return the feed with its items listed."""
-    feed = hub_read_directory(settings=Settings(path=path, school_year=2026, **settings), since=since, uai=None)
-    feed.items = list(feed.items)
-    return feed
-
-
-@pytest.fixture(scope="module")
-def small_academie():
-    return generate_academie(persons=300, seed=7, school_year=2026)
-
-
-@pytest.fixture(scope="module")
-def small_aaf(small_academie, tmp_path_factory) -> Path:
-    """The 300-person académie written as an AAF Complet set (read-only for the tests)."""
-    directory = tmp_path_factory.mktemp("aaf-complet")
-    hub_write_demo(settings=Settings(path=directory), academie=small_academie, directory=directory)
-    return directory
 
 
 def unref(item):
