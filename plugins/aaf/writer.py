@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 from xml.sax.saxutils import escape
 
-from hub.demo import DISCIPLINES, Academie
+from hub.demo import Academie
+from hub.demo_vocabulary import DISCIPLINES
 from hub.model import Establishment, EstablishmentKind, GroupKind, Person, PersonKind
 
 DEFAULT_ENCODING = "ISO-8859-15"
