@@ -100,24 +100,29 @@ def plugins_command():
 
 
 @cli.command("sync")
-@click.argument("source")
+@click.argument("sources", nargs=-1)
+@click.option("--all", "all_sources", is_flag=True, help="every enabled source, in one run")
 @click.option("--dry-run", is_flag=True, help="print the plan, change nothing")
 @click.option("--force", is_flag=True, help="apply even over the safety limits")
 @click.option("--uai", help="only this establishment")
-@click.option("--full", is_flag=True, help="ignore the source's cursor and read everything")
+@click.option("--full", is_flag=True, help="ignore the sources' cursors and read everything")
 @click.option("--no-create", is_flag=True, help="do not create anyone")
 @click.option("--no-update", is_flag=True, help="do not update, move or restore anyone")
 @click.option("--no-delete", is_flag=True, help="do not delete anyone")
-def sync_command(source, dry_run, force, uai, full, no_create, no_update, no_delete):
-    """Read SOURCE, plan the changes, check them, apply them."""
+def sync_command(sources, all_sources, dry_run, force, uai, full, no_create, no_update, no_delete):
+    """Read SOURCES (or --all), plan the changes, check them, apply them."""
     from hub.model import validate_uai
     from hub.sync.run import SyncOptions, sync
 
     h = ready_hub()
+    if all_sources:
+        sources = tuple(h.plugins.sources)
+    if not sources:
+        raise click.UsageError("name a source (enabled: " + ", ".join(h.plugins.sources) + ") or use --all")
     disabled = tuple(op for op, off in (("create", no_create), ("update", no_update), ("delete", no_delete)) if off)
-    with _progress(f"reading {source}") as on_progress:
-        options = SyncOptions(source, dry_run=dry_run, force=force, uai=uai and validate_uai(uai, record="--uai"),
-                              full=full, disabled_ops=disabled, on_progress=on_progress)
+    with _progress(f"reading {', '.join(sources)}") as on_progress:
+        options = SyncOptions(tuple(sources), dry_run=dry_run, force=force, full=full, disabled_ops=disabled,
+                              uai=uai and validate_uai(uai, record="--uai"), on_progress=on_progress)
         report = sync(h.engine, h.settings, h.plugins, options)
     _print_sync_report(h, report)
     if report.status in ("held", "refused"):
@@ -144,9 +149,8 @@ class _progress:
 def _print_sync_report(h: Hub, report) -> None:
     from hub.sync.plan import PERSON_OPS, plan_rows
 
-    title = f"run {report.run_id}: {report.status}"
-    if report.feed_description:
-        title += f" — {report.feed_description}"
+    title = f"run {report.run_id}: {report.status} — " + "; ".join(
+        feed.description or name for name, feed in report.feeds.items())
     table = Table(title=title)
     table.add_column("what")
     for op in PERSON_OPS:
@@ -156,11 +160,16 @@ def _print_sync_report(h: Hub, report) -> None:
         table.add_row("people", *(f"{plan.count('person', op):,}" for op in PERSON_OPS))
         table.add_row("establishments", f"{plan.count('establishment', 'create'):,}",
                       f"{plan.count('establishment', 'update'):,}", "", "", "")
+        if len(report.staged) > 1:
+            for source, counts in sorted(plan.by_source.items()):
+                table.add_row(f"people from {source}", *(f"{counts.get(f'person.{op}', 0):,}" for op in PERSON_OPS))
     console.print(table)
-    staged = report.staged
-    console.print(f"read {staged.records_read:,} records: {staged.persons:,} people, "
-                  f"{staged.establishments:,} establishments, {staged.rejected:,} rejected"
-                  + (f" in {report.seconds:.1f} s" if report.seconds else ""))
+    for source, staged in report.staged.items():
+        superseded = f", {staged.superseded:,} superseded by another source" if staged.superseded else ""
+        console.print(f"{source}: read {staged.records_read:,} records: {staged.persons:,} people, "
+                      f"{staged.establishments:,} establishments, {staged.rejected:,} rejected{superseded}")
+    if report.seconds:
+        console.print(f"done in {report.seconds:.1f} s")
     if plan and plan.skipped:
         console.print("left out by switches: " + ", ".join(f"{op} {n:,}" for op, n in plan.skipped.items()))
     if report.trips:
@@ -293,6 +302,34 @@ def journal_show(run_id):
         console.print(f"{event.level} {escape(event.record)}: {escape(event.reason)}", highlight=False, soft_wrap=True)
 
 
+# --- doctor ---------------------------------------------------------------------------
+
+
+@cli.group("doctor")
+def doctor():
+    """Checks on the stored data."""
+
+
+@doctor.command("duplicates")
+def doctor_duplicates():
+    """Pupils who may be one child under two INEs, and INEs that came back with another child."""
+    from hub.sync.resolve import homonym_groups, recent_conflicts
+
+    with ready_hub().engine.connect() as conn:
+        groups, conflicts = homonym_groups(conn), recent_conflicts(conn)
+    table = Table("key", "last name", "first name", "born", "uai", "source", title="same names and birth date")
+    for group in groups:
+        for row in group:
+            table.add_row(row.person_key, row.last_name, row.first_name, f"{row.birth_date}", row.uai or "",
+                          row.source)
+        table.add_section()
+    console.print(table)
+    for event in conflicts:
+        console.print(f"conflict {event.created_at:%Y-%m-%d} {escape(event.record)}: {escape(event.reason)}",
+                      highlight=False, soft_wrap=True)
+    console.print(f"{len(groups)} group(s) of possible duplicates, {len(conflicts)} recent conflict(s)")
+
+
 # --- scheduler --------------------------------------------------------------------------
 
 
@@ -379,10 +416,9 @@ def demo(ctx, persons, seed):
     h = hub()
     upgrade(h.engine)
     written = _write_demo(h, persons, seed, out=None)
-    for source in written:
-        with _progress(f"syncing {source}") as on_progress:
-            report = sync(h.engine, h.settings, h.plugins, SyncOptions(source, on_progress=on_progress))
-        _print_sync_report(h, report)
+    with _progress(f"syncing {', '.join(written)}") as on_progress:
+        report = sync(h.engine, h.settings, h.plugins, SyncOptions(tuple(written), on_progress=on_progress))
+    _print_sync_report(h, report)
 
 
 @demo.command("generate")

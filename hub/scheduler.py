@@ -125,8 +125,10 @@ def run_job(hub, job: JobSettings, trigger: str) -> str:
         return message
     with locks.hold(engine, f"job:{job.name}", settings.lock_ttl_seconds):
         if job.action == "sync":
-            report = sync(engine, settings, hub.plugins, SyncOptions(job.source, force=job.force, trigger=trigger))
-            return f"sync {job.source}: {report.status} {report.message}".strip()
+            sources = tuple(hub.plugins.sources) if job.source == "all" else (job.source,)
+            options = SyncOptions(sources, force=job.force, full=job.full, trigger=trigger)
+            report = sync(engine, settings, hub.plugins, options)
+            return f"sync {options.label}: {report.status} {report.message}".strip()
         if job.action == "deliver":
             report = deliver(engine, hub.plugins, settings.delivery, trigger=trigger)
             return f"deliver: {sum(report.delivered.values())} delivered, {sum(report.dead.values())} dead"

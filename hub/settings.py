@@ -62,8 +62,9 @@ class JobSettings(Strict):
     name: str
     cron: str = Field(description="5 fields (minute hour day month weekday) or 6 with seconds first")
     action: Literal["sync", "deliver", "purge"]
-    source: str | None = None
+    source: str | None = Field(None, description='for sync: a source name, or "all" for every enabled source')
     force: bool = False
+    full: bool = Field(False, description="for sync: ignore the cursor (an incremental source then finds deletions)")
 
     @field_validator("cron")
     @classmethod

@@ -35,7 +35,7 @@ def rewrite(aaf_dir: Path, category: str, change: Callable[[str, dict, etree._El
     for path in _files(aaf_dir, category):
         tree = etree.parse(str(path), PARSER)
         for request in list(tree.getroot().iter("addRequest")):
-            if change(request.findtext("identifier/id"), _attrs(request), request):
+            if change(request.findtext("identifier/id"), _attrs(request), request) is True:
                 request.getparent().remove(request)
                 removed += 1
         tree.write(str(path), encoding=tree.docinfo.encoding, xml_declaration=True, doctype=tree.docinfo.doctype)

@@ -70,6 +70,14 @@ def sqlite_hub(tmp_path, sqlite_url) -> HubEnv:
 
 
 @pytest.fixture
+def synced(hub_env):
+    """A hub whose store holds a 300-person demo académie (first AAF sync applied)."""
+    hub_env.run("demo", "--persons", "300", "generate")
+    hub_env.run("sync", "aaf")
+    return hub_env
+
+
+@pytest.fixture
 def hub_cli_env(tmp_path):
     """Run `hub` with a given settings file and a throwaway SQLite database."""
 

@@ -81,6 +81,7 @@ person = Table(
     Column("birth_date", Date),
     Column("email", String(255)),
     Column("uai", String(8), index=True),
+    Column("match_key", String(300), nullable=False, index=True),  # names + birth date, to spot homonyms
     Column("source", String(50), nullable=False),
     Column("status", String(20), nullable=False),
     Column("status_since", UTCDateTime(), nullable=False),
@@ -139,6 +140,8 @@ teaching_assignment = Table(
 stage_establishment = Table(
     "stage_establishment", metadata,
     Column("run_id", Integer, nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("source", String(50), nullable=False),
     Column("uai", String(8), nullable=False),
     Column("name", String(200), nullable=False),
     Column("kind", String(20), nullable=False),
@@ -152,6 +155,7 @@ stage_establishment = Table(
 stage_group = Table(
     "stage_group", metadata,
     Column("run_id", Integer, nullable=False, index=True),
+    Column("seq", Integer, nullable=False),  # the establishment record declaring the group
     Column("uai", String(8), nullable=False),
     Column("code", String(120), nullable=False),
     Column("kind", String(20), nullable=False),
@@ -162,6 +166,7 @@ stage_person = Table(
     "stage_person", metadata,
     Column("run_id", Integer, nullable=False),
     Column("seq", Integer, nullable=False),
+    Column("source", String(50), nullable=False),
     Column("person_key", String(80), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("ine", String(11)),
@@ -171,6 +176,7 @@ stage_person = Table(
     Column("birth_date", Date),
     Column("email", String(255)),
     Column("uai", String(8)),
+    Column("match_key", String(300), nullable=False),
     Column("digest", String(32), nullable=False),
     Column("source_ref", String(300), nullable=False),
     Index("ix_stage_person_run_key", "run_id", "person_key"),
@@ -234,6 +240,7 @@ stage_rejected = Table(  # people whose record was rejected: kept as stored, nev
 plan_change = Table(
     "plan_change", metadata,
     Column("run_id", Integer, nullable=False),
+    Column("source", String(50), nullable=False),
     Column("entity", String(20), nullable=False),
     Column("op", String(10), nullable=False),
     Column("key", String(80), nullable=False),

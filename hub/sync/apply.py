@@ -32,15 +32,15 @@ from hub.store.tables import (
 )
 
 UPSERT_OPS = ("create", "update", "move", "restore")
-PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_date", "email", "uai", "digest")
+PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_date", "email", "uai", "match_key",
+                  "digest")
 ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "digest")
 
 
-def apply_plan(conn: Connection, run_id: int, *, source: str, now: datetime, grace_days: int,
-               targets: list[str]) -> None:
-    _apply_establishments(conn, run_id, source, now)
+def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, targets: list[str]) -> None:
+    _apply_establishments(conn, run_id, now)
     _apply_groups(conn, run_id)
-    _apply_people(conn, run_id, source, now)
+    _apply_people(conn, run_id, now)
     _apply_relations(conn, run_id)
     _apply_deletes(conn, run_id, now, grace_days)
     write_outbox(conn, run_id, targets, now)
@@ -55,17 +55,18 @@ def _planned(run_id: int, entity: str, ops: tuple[str, ...]):
     return and_(pc.c.run_id == run_id, pc.c.entity == entity, pc.c.op.in_(ops))
 
 
-def _apply_establishments(conn: Connection, run_id: int, source: str, now: datetime) -> None:
+def _apply_establishments(conn: Connection, run_id: int, now: datetime) -> None:
     se, e, pc = stage_establishment, establishment, plan_change
     joined = se.join(pc, and_(pc.c.key == se.c.uai, pc.c.run_id == se.c.run_id))
     conn.execute(insert(e).from_select(
         ["uai", *ESTABLISHMENT_COLUMNS, "source", "created_at", "updated_at"],
-        select(se.c.uai, *(se.c[c] for c in ESTABLISHMENT_COLUMNS), literal(source), _ts(now), _ts(now))
+        select(se.c.uai, *(se.c[c] for c in ESTABLISHMENT_COLUMNS), se.c.source, _ts(now), _ts(now))
         .select_from(joined).where(se.c.run_id == run_id, _planned(run_id, "establishment", ("create",))),
     ))
     conn.execute(
-        update(e).values(**{c: se.c[c] for c in ESTABLISHMENT_COLUMNS}, source=source, updated_at=now)
-        .where(se.c.run_id == run_id, se.c.uai == e.c.uai, e.c.digest != se.c.digest)
+        update(e).values(**{c: se.c[c] for c in ESTABLISHMENT_COLUMNS}, source=se.c.source, updated_at=now)
+        .where(pc.c.run_id == run_id, pc.c.entity == "establishment", pc.c.op == "update", pc.c.key == e.c.uai,
+               se.c.run_id == run_id, se.c.uai == e.c.uai)
     )
 
 
@@ -90,17 +91,17 @@ def _apply_groups(conn: Connection, run_id: int) -> None:
     ))
 
 
-def _apply_people(conn: Connection, run_id: int, source: str, now: datetime) -> None:
+def _apply_people(conn: Connection, run_id: int, now: datetime) -> None:
     sp, p, pc = stage_person, person, plan_change
     joined = sp.join(pc, and_(pc.c.run_id == sp.c.run_id, pc.c.seq == sp.c.seq))
     conn.execute(insert(p).from_select(
         ["person_key", *PERSON_COLUMNS, "source", "status", "status_since", "created_at", "updated_at"],
-        select(sp.c.person_key, *(sp.c[c] for c in PERSON_COLUMNS), literal(source), literal("active"),
+        select(sp.c.person_key, *(sp.c[c] for c in PERSON_COLUMNS), sp.c.source, literal("active"),
                _ts(now), _ts(now), _ts(now))
         .select_from(joined).where(sp.c.run_id == run_id, _planned(run_id, "person", ("create",))),
     ))
     conn.execute(
-        update(p).values(**{c: sp.c[c] for c in PERSON_COLUMNS}, source=source, status="active",
+        update(p).values(**{c: sp.c[c] for c in PERSON_COLUMNS}, source=sp.c.source, status="active",
                          status_since=now, delete_after=None, updated_at=now)
         .where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op.in_(("update", "move", "restore")),
                pc.c.person_id == p.c.id, sp.c.run_id == run_id, sp.c.seq == pc.c.seq)

@@ -51,6 +51,7 @@ class Plan:
     run_id: int
     counts: dict[str, int] = field(default_factory=dict)  # "person.create" -> n
     by_uai: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> "person.create" -> n
     skipped: dict[str, int] = field(default_factory=dict)  # ops left out by --no-create & co
 
     @property
@@ -61,22 +62,29 @@ class Plan:
         return self.counts.get(f"{entity}.{op}", 0)
 
 
-def compute_plan(conn: Connection, run_id: int, *, source: str, complete: bool, uai: str | None,
+def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None,
                  disabled_ops: tuple[str, ...] = ()) -> Plan:
-    """Fill plan_change for this run and return its counts."""
+    """Fill plan_change for this run and return its counts.
+
+    ``complete_sources``: the sources whose feed was a full snapshot; the people they
+    own and nobody staged in this run are deleted.
+    """
     _plan_establishments(conn, run_id)
     _plan_person_upserts(conn, run_id)
-    _plan_person_deletes(conn, run_id, source=source, complete=complete, uai=uai)
+    _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
     plan = Plan(run_id)
     for op in disabled_ops:
         removed = conn.execute(delete(plan_change).where(
             plan_change.c.run_id == run_id, plan_change.c.op.in_(SWITCHABLE[op]))).rowcount
         plan.skipped[op] = removed
+    pc = plan_change
     rows = conn.execute(
-        select(plan_change.c.entity, plan_change.c.op, func.count())
-        .where(plan_change.c.run_id == run_id).group_by(plan_change.c.entity, plan_change.c.op)
+        select(pc.c.source, pc.c.entity, pc.c.op, func.count())
+        .where(pc.c.run_id == run_id).group_by(pc.c.source, pc.c.entity, pc.c.op)
     ).all()
-    plan.counts = {f"{entity}.{op}": n for entity, op, n in rows}
+    for source, entity, op, n in rows:
+        plan.counts[f"{entity}.{op}"] = plan.counts.get(f"{entity}.{op}", 0) + n
+        plan.by_source.setdefault(source, {})[f"{entity}.{op}"] = n
     plan.by_uai = _counts_by_uai(conn, run_id)
     return plan
 
@@ -85,10 +93,10 @@ def _plan_establishments(conn: Connection, run_id: int) -> None:
     se, e = stage_establishment, establishment
     op = case((e.c.id.is_(None), "create"), else_="update")
     conn.execute(insert(plan_change).from_select(
-        ["run_id", "entity", "op", "key", "uai"],
-        select(literal(run_id), literal("establishment"), op, se.c.uai, se.c.uai)
+        ["run_id", "source", "entity", "op", "key", "uai"],
+        select(literal(run_id), se.c.source, literal("establishment"), op, se.c.uai, se.c.uai)
         .select_from(se.outerjoin(e, e.c.uai == se.c.uai))
-        .where(se.c.run_id == run_id, or_(e.c.id.is_(None), e.c.digest != se.c.digest)),
+        .where(se.c.run_id == run_id, or_(e.c.id.is_(None), e.c.digest != se.c.digest, e.c.source != se.c.source)),
     ))
 
 
@@ -100,29 +108,32 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
         (func.coalesce(p.c.uai, "") != func.coalesce(sp.c.uai, ""), "move"),
         else_="update",
     )
+    changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != "active", p.c.source != sp.c.source)
     conn.execute(insert(plan_change).from_select(
-        ["run_id", "entity", "op", "key", "seq", "person_id", "uai", "old_uai"],
-        select(literal(run_id), literal("person"), op, sp.c.person_key, sp.c.seq, p.c.id, sp.c.uai, p.c.uai)
+        ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai"],
+        select(literal(run_id), sp.c.source, literal("person"), op, sp.c.person_key, sp.c.seq, p.c.id, sp.c.uai,
+               p.c.uai)
         .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
-        .where(sp.c.run_id == run_id, or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != "active")),
+        .where(sp.c.run_id == run_id, changed),
     ))
 
 
-def _plan_person_deletes(conn: Connection, run_id: int, *, source: str, complete: bool, uai: str | None) -> None:
-    """Deletes: people a complete feed no longer mentions, and people a source says are gone."""
+def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None) -> None:
+    """Deletes: people of a complete source that nobody mentions any more, and people a source says are gone."""
     p = person
     mentioned = exists().where(stage_person.c.run_id == run_id, stage_person.c.person_key == p.c.person_key)
     named = exists().where(stage_deletion.c.run_id == run_id, stage_deletion.c.person_key == p.c.person_key)
     sr = stage_rejected
     rejected = exists().where(sr.c.run_id == run_id, or_(sr.c.person_key == p.c.person_key,
                                                           sr.c.person_key == literal("jnt:") + p.c.jointure))
-    gone = and_(p.c.source == source, ~mentioned) if complete else and_(named, ~mentioned)
+    gone = and_(or_(p.c.source.in_(complete_sources), named), ~mentioned)
     scope = [p.c.status == "active", gone, ~rejected]
     if uai:
         scope.append(p.c.uai == uai)
     conn.execute(insert(plan_change).from_select(
-        ["run_id", "entity", "op", "key", "person_id", "uai", "old_uai"],
-        select(literal(run_id), literal("person"), literal("delete"), p.c.person_key, p.c.id, null(), p.c.uai)
+        ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai"],
+        select(literal(run_id), p.c.source, literal("person"), literal("delete"), p.c.person_key, p.c.id, null(),
+               p.c.uai)
         .where(*scope),
     ))
 

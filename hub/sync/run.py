@@ -1,7 +1,10 @@
-"""One sync run, start to end: lock, read, stage, plan, check, apply, journal.
+"""One sync run, start to end: lock, read, stage, resolve, plan, check, apply, journal.
+
+A run reads one source (`hub sync aaf`) or several (`hub sync --all`); with
+several, identity resolution decides whose record wins (`hub.sync.resolve`).
 
 Transactions: staging and planning commit together (so a dry run or a held run
-can be inspected); applying, the outbox rows, the source cursor and the run's
+can be inspected); applying, the outbox rows, the source cursors and the run's
 final status commit together, so a process killed at any point leaves the store
 either before or after the run, never between.
 """
@@ -10,9 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.errors import HubError, SourceError
 from hub.settings import HubSettings
@@ -22,19 +26,24 @@ from hub.sync import Feed
 from hub.sync.apply import apply_plan, missing_parents
 from hub.sync.journal import Journal, now
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, populations
+from hub.sync.resolve import resolve
 from hub.sync.stage import Stager, StageResult, clear_stage
 
 
 @dataclass
 class SyncOptions:
-    source: str
+    sources: tuple[str, ...]  # in precedence order: on a tie, the first source's record wins
     dry_run: bool = False
     force: bool = False
     uai: str | None = None
     disabled_ops: tuple[str, ...] = ()  # any of create, update, delete
-    full: bool = False  # ignore the source's cursor and read everything
+    full: bool = False  # ignore the sources' cursors and read everything
     trigger: str = "cli"
     on_progress: Callable[[int], None] | None = None
+
+    @property
+    def label(self) -> str:
+        return ",".join(self.sources)
 
 
 @dataclass
@@ -42,42 +51,56 @@ class SyncReport:
     run_id: int
     status: str  # applied | dry-run | held | refused | failed
     plan: Plan | None = None
-    staged: StageResult = field(default_factory=StageResult)
+    staged: dict[str, StageResult] = field(default_factory=dict)  # per source
+    feeds: dict[str, Feed] = field(default_factory=dict)
     trips: list[Trip] = field(default_factory=list)
     message: str = ""
     seconds: float = 0.0
-    feed_description: str = ""
+
+    @property
+    def total(self) -> StageResult:
+        total = StageResult()
+        for result in self.staged.values():
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
 
 
 def sync(engine: Engine, settings: HubSettings, plugins, options: SyncOptions) -> SyncReport:
-    """Run one source through the pipeline. Raises LockedError if that source is already syncing."""
-    with locks.hold(engine, f"sync:{options.source}", settings.lock_ttl_seconds):
+    """Run the sources through the pipeline. Raises LockedError if one of them is already syncing."""
+    with ExitStack() as held:
+        for source in sorted(options.sources):
+            held.enter_context(locks.hold(engine, f"sync:{source}", settings.lock_ttl_seconds))
         return _sync_locked(engine, settings, plugins, options)
 
 
 def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOptions) -> SyncReport:
     started = time.perf_counter()
     journal = Journal(engine)
-    journal.mark_interrupted("sync", options.source)
-    _clear_previous_runs(engine, options.source)
-    run_id = journal.start("sync", source=options.source, trigger=options.trigger, dry_run=options.dry_run,
+    journal.mark_interrupted("sync", options.label)
+    _clear_previous_runs(engine)
+    run_id = journal.start("sync", source=options.label, trigger=options.trigger, dry_run=options.dry_run,
                            forced=options.force)
     report = SyncReport(run_id, "running")
     try:
-        cursor, last_count = _source_state(engine, options.source)
-        feed: Feed = plugins.call(options.source, "hub_read_directory", since=None if options.full else cursor,
-                                  uai=options.uai)
-        report.feed_description = feed.description
+        states = {source: _source_state(engine, source) for source in options.sources}
         with engine.begin() as conn:
             stager = Stager(conn, run_id, journal, batch_size=settings.sync.batch_size, uai=options.uai,
                             on_progress=options.on_progress)
-            report.staged = stager.stage(feed.items)
-            report.plan = compute_plan(conn, run_id, source=options.source, complete=feed.complete,
-                                       uai=options.uai, disabled_ops=options.disabled_ops)
+            for source in options.sources:
+                since = None if options.full else states[source][0]
+                report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
+                                                           uai=options.uai)
+                stager.stage(source, feed.items)
+            resolve(stager, list(options.sources))
+            report.staged = stager.results
+            complete = [s for s, feed in report.feeds.items() if feed.complete]
+            report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
+                                       disabled_ops=options.disabled_ops)
             population = populations(conn)
-        journal.update(run_id, records_read=report.staged.records_read, complete=feed.complete)
+        journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
 
-        refusal = _volume_refusal(report.staged, feed, last_count, settings, options)
+        refusal = _volume_refusal(report, states, settings, options)
         if refusal:
             return _stop(journal, report, "refused", refusal, engine)
         if not options.force:
@@ -91,12 +114,12 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
 
         journal.update(run_id, status="applying")
         with engine.begin() as conn:
-            apply_plan(conn, run_id, source=options.source, now=now(), grace_days=settings.sync.grace_days,
-                       targets=plugins.targets)
+            apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, targets=plugins.targets)
             for row in missing_parents(conn, run_id):
                 journal.event(run_id, "warning", row.source_ref,
                               f"guardian {row.parent_key} is not known; the link is left out", key=row.person_key)
-            _save_source_state(conn, options.source, feed, report.staged)
+            for source, feed in report.feeds.items():
+                _save_source_state(conn, source, feed, report.staged[source])
             clear_stage(conn, [run_id])
             report.status, report.seconds = "applied", time.perf_counter() - started
             journal.finish(run_id, "applied", counts=_counts(report), conn=conn)
@@ -111,18 +134,21 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         raise
 
 
-def _volume_refusal(staged: StageResult, feed: Feed, last_count: int | None, settings: HubSettings,
-                    options: SyncOptions) -> str:
+def _volume_refusal(report: SyncReport, states: dict, settings: HubSettings, options: SyncOptions) -> str:
     """A full read that is empty, or much smaller than the last one, is a broken source until shown otherwise."""
-    if not feed.complete or options.uai:
+    if options.uai:
         return ""
-    if staged.persons == 0 and staged.establishments == 0:
-        return f"source {options.source} yielded no records; nothing was applied"
-    minimum = settings.sync.thresholds.min_records_ratio * (last_count or 0)
-    if staged.persons < minimum and not options.force:
-        return (f"source {options.source} yielded {staged.persons} people, fewer than "
-                f"{settings.sync.thresholds.min_records_ratio:.0%} of the {last_count} of its last full read; "
-                "nothing was applied (rerun with --force if this is real)")
+    ratio = settings.sync.thresholds.min_records_ratio
+    for source, feed in report.feeds.items():
+        staged, last_count = report.staged[source], states[source][1]
+        if not feed.complete:
+            continue
+        if staged.persons + staged.superseded == 0 and staged.establishments == 0:
+            return f"source {source} yielded no records; nothing was applied"
+        if staged.persons + staged.superseded < ratio * (last_count or 0) and not options.force:
+            return (f"source {source} yielded {staged.persons + staged.superseded} people, fewer than {ratio:.0%} "
+                    f"of the {last_count} of its last full read; nothing was applied (rerun with --force if this "
+                    "is real)")
     return ""
 
 
@@ -136,18 +162,23 @@ def _stop(journal: Journal, report: SyncReport, status: str, message: str, engin
 
 
 def _counts(report: SyncReport) -> dict:
-    counts = {"read": report.staged.records_read, "rejected": report.staged.rejected,
-              "staged_persons": report.staged.persons, "staged_establishments": report.staged.establishments}
+    total = report.total
+    counts = {"read": total.records_read, "rejected": total.rejected, "staged_persons": total.persons,
+              "staged_establishments": total.establishments}
+    if len(report.staged) > 1:
+        counts["sources"] = {source: vars(result) for source, result in report.staged.items()}
     if report.plan:
         counts.update(report.plan.counts)
         counts.update({f"skipped.{op}": n for op, n in report.plan.skipped.items()})
+        if len(report.staged) > 1:
+            counts["plan_by_source"] = report.plan.by_source
     if report.trips:
         counts["trips"] = [str(t) for t in report.trips]
     return counts
 
 
-def _clear_previous_runs(engine: Engine, source: str) -> None:
-    finished = select(run.c.id).where(run.c.action == "sync", run.c.source == source, run.c.status != "running")
+def _clear_previous_runs(engine: Engine) -> None:
+    finished = select(run.c.id).where(run.c.action == "sync", run.c.status.not_in(("running", "applying")))
     with engine.begin() as conn:
         clear_stage(conn, finished)
 
@@ -158,10 +189,9 @@ def _source_state(engine: Engine, source: str) -> tuple[str | None, int | None]:
     return (row.cursor, row.last_complete_count) if row else (None, None)
 
 
-def _save_source_state(conn, source: str, feed: Feed, staged: StageResult) -> None:
+def _save_source_state(conn: Connection, source: str, feed: Feed, staged: StageResult) -> None:
     values = {"cursor": feed.cursor, "updated_at": now()}
     if feed.complete:
-        values["last_complete_count"] = staged.persons
+        values["last_complete_count"] = staged.persons + staged.superseded
     if conn.execute(update(source_state).where(source_state.c.source == source).values(**values)).rowcount == 0:
         conn.execute(insert(source_state).values(source=source, **values))
-

@@ -3,21 +3,12 @@
 import re
 from collections import Counter
 
-import pytest
 from aaf_files import drop, records, rewrite, set_attr
 from hubtest import as_datetime
 
 from hub.demo import generate_academie
 
 PERSONS = 300
-
-
-@pytest.fixture
-def synced(hub_env):
-    """A hub whose store holds the demo académie (first sync applied)."""
-    hub_env.run("demo", "--persons", str(PERSONS), "generate")
-    hub_env.run("sync", "aaf")
-    return hub_env
 
 
 def stored_state(env) -> list:

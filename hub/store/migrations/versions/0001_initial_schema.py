@@ -81,6 +81,7 @@ def upgrade() -> None:
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('email', sa.String(length=255), nullable=True),
     sa.Column('uai', sa.String(length=8), nullable=True),
+    sa.Column('match_key', sa.String(length=300), nullable=False),
     sa.Column('source', sa.String(length=50), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('status_since', hub.store.tables.UTCDateTime(), nullable=False),
@@ -94,11 +95,13 @@ def upgrade() -> None:
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_person_ine'), ['ine'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_jointure'), ['jointure'], unique=False)
+        batch_op.create_index(batch_op.f('ix_person_match_key'), ['match_key'], unique=False)
         batch_op.create_index('ix_person_source_status', ['source', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_uai'), ['uai'], unique=False)
 
     op.create_table('plan_change',
     sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=50), nullable=False),
     sa.Column('entity', sa.String(length=20), nullable=False),
     sa.Column('op', sa.String(length=10), nullable=False),
     sa.Column('key', sa.String(length=80), nullable=False),
@@ -169,6 +172,8 @@ def upgrade() -> None:
 
     op.create_table('stage_establishment',
     sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=50), nullable=False),
     sa.Column('uai', sa.String(length=8), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -183,6 +188,7 @@ def upgrade() -> None:
 
     op.create_table('stage_group',
     sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('uai', sa.String(length=8), nullable=False),
     sa.Column('code', sa.String(length=120), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -213,6 +219,7 @@ def upgrade() -> None:
     op.create_table('stage_person',
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=50), nullable=False),
     sa.Column('person_key', sa.String(length=80), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('ine', sa.String(length=11), nullable=True),
@@ -222,6 +229,7 @@ def upgrade() -> None:
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('email', sa.String(length=255), nullable=True),
     sa.Column('uai', sa.String(length=8), nullable=True),
+    sa.Column('match_key', sa.String(length=300), nullable=False),
     sa.Column('digest', sa.String(length=32), nullable=False),
     sa.Column('source_ref', sa.String(length=300), nullable=False)
     )
@@ -381,6 +389,7 @@ def downgrade() -> None:
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_uai'))
         batch_op.drop_index('ix_person_source_status')
+        batch_op.drop_index(batch_op.f('ix_person_match_key'))
         batch_op.drop_index(batch_op.f('ix_person_jointure'))
         batch_op.drop_index(batch_op.f('ix_person_ine'))
 
