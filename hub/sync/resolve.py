@@ -89,8 +89,10 @@ def _settle_people(stager: Stager, precedence: list[str]) -> None:
 def _drop_unknown_establishments(stager: Stager) -> None:
     """A person attached to an establishment neither stored nor staged is left out."""
     sp, se, e = stage_person, stage_establishment, establishment
-    known = or_(exists().where(se.c.run_id == sp.c.run_id, se.c.uai == sp.c.uai), exists().where(e.c.uai == sp.c.uai))
-    orphans = stager.conn.execute(select(sp).where(sp.c.run_id == stager.run_id, sp.c.uai.is_not(None), ~known)).all()
+    staged_uais = select(se.c.uai).where(se.c.run_id == stager.run_id)
+    orphans = stager.conn.execute(select(sp).where(
+        sp.c.run_id == stager.run_id, sp.c.uai.is_not(None), sp.c.uai.not_in(staged_uais),
+        sp.c.uai.not_in(select(e.c.uai)))).all()
     for row in orphans:
         stager.reject(row.source, row.source_ref, f"attached to establishment {row.uai}, which is unknown",
                       row.person_key)
