@@ -1,8 +1,10 @@
-"""Read stored entities back as `hub.model` records (for Delta patches and for delivery)."""
+"""Read stored entities back as `hub.model` records (for Delta patches and for delivery), many at a time."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from collections import defaultdict
+
+from sqlalchemy import Connection, or_, select
 
 from hub.model import (
     Enrollment,
@@ -27,46 +29,52 @@ from hub.store.tables import (
 )
 
 
-def resolve_key(conn: Connection, key: str) -> str | None:
-    """The stored identity key for ``key``; ``jnt:X`` also finds a pupil stored under their INE."""
-    found = conn.scalar(select(person.c.person_key).where(person.c.person_key == key))
-    if found is None and key.startswith("jnt:"):
-        found = conn.scalar(select(person.c.person_key).where(person.c.jointure == key[4:]).limit(1))
-    return found
+def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
+    """Stored identity key for each given key; ``jnt:X`` also finds a pupil stored under their INE."""
+    jointures = [key[4:] for key in keys if key.startswith("jnt:")]
+    rows = conn.execute(select(person.c.person_key, person.c.jointure).where(
+        or_(person.c.person_key.in_(keys), person.c.jointure.in_(jointures)))).all()
+    found = {row.person_key: row.person_key for row in rows if row.person_key in set(keys)}
+    for row in rows:
+        if row.jointure:
+            found.setdefault(f"jnt:{row.jointure}", row.person_key)
+    return {key: found[key] for key in keys if key in found}
+
+
+def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
+    """The stored people with these identity keys, relations included (five queries whatever the count)."""
+    rows = conn.execute(select(person).where(person.c.person_key.in_(keys))).all()
+    ids = [row.id for row in rows]
+    enrollments: dict[int, list] = defaultdict(list)
+    for e in conn.execute(select(enrollment).where(enrollment.c.person_id.in_(ids))
+                          .order_by(enrollment.c.school_year.desc())):
+        enrollments[e.person_id].append(Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division))
+    memberships: dict[int, list] = defaultdict(list)
+    for m in conn.execute(select(group_membership.c.person_id, group.c.uai, group.c.code, group.c.kind)
+                          .join(group, group_membership.c.group_id == group.c.id)
+                          .where(group_membership.c.person_id.in_(ids))):
+        memberships[m.person_id].append(Membership(m.uai, m.code, GroupKind(m.kind)))
+    parent = person.alias("parent")
+    guardians: dict[int, list] = defaultdict(list)
+    for g in conn.execute(select(guardianship.c.pupil_id, parent.c.person_key, guardianship.c.rank)
+                          .join(parent, parent.c.id == guardianship.c.parent_id)
+                          .where(guardianship.c.pupil_id.in_(ids))):
+        guardians[g.pupil_id].append(Guardianship(g.person_key, g.rank))
+    assignments: dict[int, list] = defaultdict(list)
+    for a in conn.execute(select(teaching_assignment).where(teaching_assignment.c.person_id.in_(ids))):
+        assignments[a.person_id].append(TeachingAssignment(a.uai, a.group_code, a.subject))
+    return {row.person_key: Person(
+        kind=PersonKind(row.kind), last_name=row.last_name, first_name=row.first_name, jointure=row.jointure,
+        ine=row.ine, birth_date=row.birth_date, email=row.email, uai=row.uai,
+        enrollment=enrollments[row.id][0] if enrollments[row.id] else None,
+        memberships=tuple(memberships[row.id]), guardians=tuple(guardians[row.id]),
+        assignments=tuple(assignments[row.id]),
+    ) for row in rows}
 
 
 def load_person(conn: Connection, key: str) -> Person | None:
     """The stored person with this identity key, relations included, or None."""
-    row = conn.execute(select(person).where(person.c.person_key == key)).first()
-    if row is None:
-        return None
-    enrollments = conn.execute(
-        select(enrollment).where(enrollment.c.person_id == row.id).order_by(enrollment.c.school_year.desc())
-    ).all()
-    memberships = conn.execute(
-        select(group.c.uai, group.c.code, group.c.kind)
-        .join(group_membership, group_membership.c.group_id == group.c.id)
-        .where(group_membership.c.person_id == row.id)
-    ).all()
-    parent = person.alias("parent")
-    guardians = conn.execute(
-        select(parent.c.person_key, guardianship.c.rank)
-        .join(parent, parent.c.id == guardianship.c.parent_id)
-        .where(guardianship.c.pupil_id == row.id)
-    ).all()
-    assignments = conn.execute(
-        select(teaching_assignment.c.uai, teaching_assignment.c.group_code, teaching_assignment.c.subject)
-        .where(teaching_assignment.c.person_id == row.id)
-    ).all()
-    e = enrollments[0] if enrollments else None
-    return Person(
-        kind=PersonKind(row.kind), last_name=row.last_name, first_name=row.first_name, jointure=row.jointure,
-        ine=row.ine, birth_date=row.birth_date, email=row.email, uai=row.uai,
-        enrollment=e and Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division),
-        memberships=tuple(Membership(m.uai, m.code, GroupKind(m.kind)) for m in memberships),
-        guardians=tuple(Guardianship(g.person_key, g.rank) for g in guardians),
-        assignments=tuple(TeachingAssignment(a.uai, a.group_code, a.subject) for a in assignments),
-    )
+    return load_people(conn, [key]).get(key)
 
 
 def load_establishment(conn: Connection, uai: str) -> Establishment | None:

@@ -45,14 +45,18 @@ def due_rows(conn: Connection, targets: list[str], limit: int) -> list:
     ).all()
 
 
-def build_change(conn: Connection, row) -> Change:
-    """The change with the entity's current state (None once purged)."""
-    if row.entity == "person":
-        record = None if row.op == "purge" else records.load_person(conn, row.key)
-    else:
-        record = records.load_establishment(conn, row.key)
-    return Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
-                  record=record, run_id=row.run_id)
+def build_changes(conn: Connection, rows: list) -> list[Change]:
+    """The changes with their entities' current state (None once purged), people loaded in one go."""
+    people = records.load_people(conn, [r.key for r in rows if r.entity == "person" and r.op != "purge"])
+    changes = []
+    for row in rows:
+        if row.entity == "person":
+            record = people.get(row.key)
+        else:
+            record = records.load_establishment(conn, row.key)
+        changes.append(Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
+                              record=record, run_id=row.run_id))
+    return changes
 
 
 def deliver(engine: Engine, plugins, settings: DeliverySettings, *, targets: list[str] | None = None,
@@ -69,7 +73,7 @@ def deliver(engine: Engine, plugins, settings: DeliverySettings, *, targets: lis
                 break
             with engine.connect() as conn:
                 rows = due_rows(conn, targets, batch)
-                changes = [build_change(conn, row) for row in rows]
+                changes = build_changes(conn, rows)
             if not rows:
                 break
             for row, change in zip(rows, changes, strict=True):

@@ -32,6 +32,7 @@ from hub.store.tables import (
 from hub.sync.journal import Journal
 from hub.sync.normalize import apply_patch, match_key, normalize_establishment, normalize_person
 
+PATCH_BATCH = 500  # Delta items looked up together
 STAGE_CHILDREN = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment)
 STAGE_TABLES = (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_deletion, stage_rejected)
 
@@ -59,6 +60,7 @@ class Stager:
         self.seq = 0  # numbers every item of the run, across sources
         self._rows: dict = {}
         self._pending = 0
+        self._waiting: list[tuple[int, PersonPatch | PersonDeletion]] = []
 
     def stage(self, source: str, items) -> StageResult:
         """Stage one source's items; the source's own errors (SourceError) propagate."""
@@ -73,6 +75,7 @@ class Stager:
                 self.reject(source, exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
             if self._pending >= self.batch_size:
                 self.flush()
+        self._stage_waiting()
         self.flush()
         return result
 
@@ -130,19 +133,34 @@ class Stager:
             self._add(stage_assignment, seq, a.uai, a.group_code, a.subject or "")
 
     def _stage_patch(self, patch: PersonPatch) -> None:
-        self.flush()  # the stored person must be read after earlier items of this run are staged
-        key = records.resolve_key(self.conn, patch.key)
-        stored = key and records.load_person(self.conn, key)
-        if not stored:
-            raise RecordError(patch.source_ref, f"modification of {patch.key}, which is not stored")
-        self._stage_person(normalize_person(apply_patch(stored, patch)))
+        self._waiting.append((self.seq, patch))
+        if len(self._waiting) >= PATCH_BATCH:
+            self._stage_waiting()
 
     def _stage_deletion(self, item: PersonDeletion) -> None:
-        key = records.resolve_key(self.conn, item.key)
-        if key is None:
-            raise RecordError(item.source_ref, f"deletion of {item.key}, which is not stored")
-        self.result.deletions += 1
-        self._add(stage_deletion, key, item.source_ref[:300])
+        self._waiting.append((self.seq, item))
+        if len(self._waiting) >= PATCH_BATCH:
+            self._stage_waiting()
+
+    def _stage_waiting(self) -> None:
+        """Patches and deletions name stored people: look them up a batch at a time."""
+        waiting, self._waiting = self._waiting, []
+        keys = records.resolve_keys(self.conn, [item.key for _, item in waiting])
+        stored = records.load_people(self.conn, list({k for k in keys.values()}))
+        for seq, item in waiting:
+            self.seq = seq
+            key = keys.get(item.key)
+            try:
+                if key is None:
+                    what = "modification" if isinstance(item, PersonPatch) else "deletion"
+                    raise RecordError(item.source_ref, f"{what} of {item.key}, which is not stored")
+                if isinstance(item, PersonPatch):
+                    self._stage_person(normalize_person(apply_patch(stored[key], item)))
+                else:
+                    self.result.deletions += 1
+                    self._add(stage_deletion, key, item.source_ref[:300])
+            except RecordError as exc:
+                self.reject(self.source, exc.record or item.source_ref, exc.reason, item.key)
 
     def _add(self, table, *values) -> None:
         self._rows.setdefault(table, []).append((self.run_id, *values))

@@ -1,0 +1,222 @@
+"""Benchmark: the same synthetic académie through LDAP (slapd) and AAF files, at several sizes.
+
+For each size and source: the raw read alone (ldap3 paged search; lxml iterparse),
+the full hub sync (read → plan → apply) on SQLite and PostgreSQL, the incremental
+sync with 1 % of the people changed, and the peak RSS of every step. Each step is
+its own process, so its peak RSS is its own (``os.wait4``).
+
+    python benchmarks/sync_scale.py --sizes 10000 100000 1000000
+
+Writes benchmarks/results/sync_scale.json (one entry per size, merged with what is
+there). Needs slapd (see tests/slapd.py) and PostgreSQL on 127.0.0.1:5432 for the
+PostgreSQL half (`--databases sqlite` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from slapd import Slapd  # noqa: E402
+
+from hub.demo import generate_academie  # noqa: E402
+from plugins.aaf import writer as aaf_writer  # noqa: E402
+from plugins.ldap_directory.hookimpl import hub_write_demo as write_ldif  # noqa: E402
+
+HUB = str(Path(sys.executable).with_name("hub"))
+PG_SERVER = os.environ.get("HUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RESULTS = HERE / "results" / "sync_scale.json"
+
+
+def measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run a command as its own process: wall seconds, peak RSS, last output line."""
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) not in (0, 3):
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{output}")
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "last_line": lines[-1] if lines else ""}
+
+
+RAW_ITERPARSE = """
+import sys
+from lxml import etree
+count = 0
+for name in sys.argv[1:]:
+    for _, elem in etree.iterparse(name, events=("end",), tag=("addRequest", "modifyRequest", "deleteRequest"),
+                                   resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True):
+        count += 1
+        elem.clear()
+        while elem.getprevious() is not None:
+            del elem.getparent()[0]
+print(count, "records")
+"""
+
+RAW_LDAP = """
+import sys
+from ldap3 import SUBTREE, Connection, Server
+from plugins.ldap_directory import reader
+url, bind_dn, password, base = sys.argv[1:5]
+names = reader.DEFAULT_ATTRIBUTES
+conn = Connection(Server(url), bind_dn, password, auto_bind=True, raise_exceptions=True)
+count = 0
+for flt, wanted in (("(objectClass=ENTStructure)", reader.STRUCTURE_ATTRIBUTES),
+                    ("(objectClass=ENTPerson)", reader.PERSON_ATTRIBUTES)):
+    attributes = [names[n] for n in (*wanted, reader.TIMESTAMP) if names.get(n)]
+    for entry in conn.extend.standard.paged_search(base, flt, SUBTREE, attributes=attributes, paged_size=1000,
+                                                   generator=True):
+        count += entry["type"] == "searchResEntry"
+print(count, "entries")
+"""
+
+
+class Database:
+    """A fresh SQLite file or PostgreSQL schema per (size, source)."""
+
+    def __init__(self, kind: str, work: Path):
+        self.kind, self.work = kind, work
+        if kind == "sqlite":
+            self.url = f"sqlite:///{work / f'hub-{uuid.uuid4().hex[:6]}.db'}"
+        else:
+            from sqlalchemy import create_engine, text
+
+            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+            self.admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+            with self.admin.connect() as conn:
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            from sqlalchemy import text
+
+            with self.admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            self.admin.dispose()
+        else:
+            for path in self.work.glob(Path(self.url.removeprefix("sqlite:///")).name + "*"):
+                path.unlink()
+
+
+def hub_env(config: Path, db: Database, **extra: str) -> dict:
+    return {"HUB_CONFIG": str(config), "HUB_DATABASE_URL": db.url, **extra}
+
+
+def run_source(source: str, config: Path, databases: list[str], work: Path, env: dict, change) -> dict:
+    """Full sync, then 1 % changed and the incremental sync, on each database."""
+    results = {}
+    for kind in databases:
+        db = Database(kind, work)
+        try:
+            environment = hub_env(config, db, **env)
+            subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **environment}, check=True,
+                           capture_output=True)
+            full = measured([HUB, "sync", source], environment)
+            incremental_env = change(environment)
+            incremental = measured([HUB, "sync", source], incremental_env)
+            results[kind] = {"full_sync": full, "incremental_1pct": incremental,
+                             "incremental_share_of_full": round(incremental["seconds"] / full["seconds"], 3)}
+        finally:
+            db.drop()
+    return results
+
+
+def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"hub-scale-{size}-"))
+    academie = generate_academie(persons=size, seed=1, school_year=2026)
+    result: dict = {"persons": size, "counts": {str(k): n for k, n in academie.counts().items()}}
+    pupils = [p.jointure for p in academie.persons_of("eleve")]
+    changed = pupils[:: max(1, len(pupils) // max(1, size // 100))][: size // 100]  # 1 % of the people
+
+    if "aaf" in sources:
+        aaf_dir = work / "aaf"
+        started = time.perf_counter()
+        files = aaf_writer.write_academie(academie, aaf_dir)
+        result["aaf_write_seconds"] = round(time.perf_counter() - started, 2)
+        config = work / "aaf.toml"
+        config.write_text(f'[plugins]\nenabled = ["aaf"]\n[plugins.aaf]\npath = "{aaf_dir}"\nschool_year = 2026\n')
+        baseline = measured([sys.executable, "-c", RAW_ITERPARSE, *map(str, files)])
+
+        def aaf_delta(environment: dict) -> dict:
+            for old in aaf_dir.glob("*Delta*"):
+                old.unlink()
+            aaf_writer.write_delta(aaf_dir, [("modify", "Eleve", j, {"sn": "CHANGÉ"}) for j in changed],
+                                   stamp="20270101")
+            return {**environment, "HUB_PLUGINS__AAF__MODE": "delta"}
+
+        syncs = run_source("aaf", config, databases, work, {}, aaf_delta)
+        result["aaf"] = {"raw_iterparse": baseline, **syncs}
+        for kind, numbers in syncs.items():
+            numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
+
+    if "ldap" in sources:
+        ldif = write_ldif(settings=None, academie=academie, directory=work / "ldap")[0]
+        started = time.perf_counter()
+        with Slapd(seed=[ldif]) as server:
+            result["slapadd_and_start_seconds"] = round(time.perf_counter() - started, 2)
+            config = work / "ldap.toml"
+            config.write_text(textwrap.dedent(f"""\
+                [plugins]
+                enabled = ["ldap"]
+                [plugins.ldap]
+                url = "{server.url}"
+                bind_dn = "{server.root_dn}"
+                base_dn = "{server.suffix}"
+                school_year = 2026
+                """))
+            secret = {"HUB_PLUGINS__LDAP__BIND_PASSWORD": server.root_password}
+            baseline = measured([sys.executable, "-c", RAW_LDAP, server.url, server.root_dn, server.root_password,
+                                 server.suffix], {"PYTHONPATH": str(HERE.parent)})
+
+            def ldap_modify(environment: dict) -> dict:
+                time.sleep(1.1)  # modifyTimestamp has a one-second resolution
+                conn = server.connection()
+                for jointure in changed:
+                    dn = next(iter(conn.extend.standard.paged_search(
+                        server.suffix, f"(ENTPersonJointure={jointure})", attributes=["sn"], paged_size=10,
+                        generator=False)))["dn"]
+                    conn.modify(dn, {"sn": [("MODIFY_REPLACE", [f"CHANGÉ {time.time_ns()}"])]})
+                conn.unbind()
+                return environment
+
+            syncs = run_source("ldap", config, databases, work, secret, ldap_modify)
+        result["ldap"] = {"raw_ldap3_paged_search": baseline, **syncs}
+        for kind, numbers in syncs.items():
+            numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
+    subprocess.run(["rm", "-rf", str(work)], check=False)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--sources", nargs="+", default=["aaf", "ldap"])
+    args = parser.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    for size in args.sizes:
+        results[str(size)] = bench_size(size, args.databases, args.sources)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(results[str(size)], indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()
