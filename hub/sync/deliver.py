@@ -50,10 +50,7 @@ def build_changes(conn: Connection, rows: list) -> list[Change]:
     people = records.load_people(conn, [r.key for r in rows if r.entity == "person" and r.op != "purge"])
     changes = []
     for row in rows:
-        if row.entity == "person":
-            record = people.get(row.key)
-        else:
-            record = records.load_establishment(conn, row.key)
+        record = people.get(row.key) if row.entity == "person" else records.load_establishment(conn, row.key)
         changes.append(Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
                               record=record, run_id=row.run_id))
     return changes
