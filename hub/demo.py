@@ -168,7 +168,8 @@ class Academie:
             for rank in (1, 2) if both else (1,):
                 name = last if rank == 1 or rng.random() < 0.6 else rng.choice(LAST_NAMES)
                 first = rng.choice(FIRST_NAMES)
-                email = f"{ascii_name(first)}.{ascii_name(name)}{rng.randint(1, 99)}@{rng.choice(PARENT_DOMAINS)}"
+                domain = rng.choice(PARENT_DOMAINS)  # the number keeps namesakes' addresses apart
+                email = f"{ascii_name(first)}.{ascii_name(name)}{number % 10_000_000}@{domain}"
                 parents.append(Person(PersonKind.PARENT, name, first, jointure=str(number), email=email))
                 number += 1
             families.append((last, tuple(parents)))

@@ -41,3 +41,11 @@ def test_malformed_ine_is_refused(ine):
 
 def test_alphanumeric_ine_forms_are_accepted():
     assert validate_ine("070123456ab") == "070123456AB"
+
+
+def test_a_value_wider_than_its_column_is_the_records_error():
+    from hub.model import Person, PersonKind
+    from hub.sync.normalize import normalize_person
+
+    with pytest.raises(RecordError, match=r"last name 'XXXX.*is 250 characters, more than 200"):
+        normalize_person(Person(PersonKind.PARENT, "X" * 250, "Léa", jointure="1", source_ref="f.xml:3"))

@@ -23,6 +23,35 @@ from hub.model import (
     validate_ine,
     validate_uai,
 )
+from hub.store.tables import enrollment as enrollment_table
+from hub.store.tables import establishment as establishment_table
+from hub.store.tables import group as group_table
+from hub.store.tables import person as person_table
+from hub.store.tables import teaching_assignment
+
+
+def _limit(column) -> int:
+    return column.type.length
+
+
+# The widths of the stored columns: a longer value is the record's error, not the run's.
+LIMITS = {
+    "last name": _limit(person_table.c.last_name), "first name": _limit(person_table.c.first_name),
+    "email": _limit(person_table.c.email), "jointure": _limit(person_table.c.jointure),
+    "MEF": _limit(enrollment_table.c.mef), "niveau": _limit(enrollment_table.c.niveau),
+    "division": _limit(enrollment_table.c.division), "group code": _limit(group_table.c.code),
+    "group label": _limit(group_table.c.label), "subject": _limit(teaching_assignment.c.subject),
+    "name": _limit(establishment_table.c.name), "commune": _limit(establishment_table.c.commune),
+}
+
+
+def check_lengths(record: str, **values: str | None) -> None:
+    """Refuse a value wider than its column (keyword names are LIMITS keys with _ for spaces)."""
+    for name, value in values.items():
+        label = name.replace("_", " ")
+        limit = LIMITS[label]
+        if value and len(value) > limit:
+            raise RecordError(record, f"{label} {value[:40]!r}… is {len(value)} characters, more than {limit}")
 
 
 def normalize_establishment(item: Establishment) -> Establishment:
@@ -30,9 +59,11 @@ def normalize_establishment(item: Establishment) -> Establishment:
     uai = validate_uai(item.uai, record=ref)
     if not (item.name or "").strip():
         raise RecordError(ref, "missing name")
+    check_lengths(ref, name=item.name.strip(), commune=item.commune)
     groups, seen = [], set()
     for g in item.groups:
         code = (g.code or "").strip()
+        check_lengths(ref, group_code=code, group_label=g.label)
         if code and code not in seen:
             seen.add(code)
             groups.append(dataclasses.replace(g, uai=uai, code=code, kind=GroupKind(g.kind)))
@@ -50,6 +81,8 @@ def normalize_person(item: Person) -> Person:
     last, first = (item.last_name or "").strip(), (item.first_name or "").strip()
     if not last or not first:
         raise RecordError(ref, "missing last name or first name")
+    email, jointure = (item.email or "").strip() or None, (item.jointure or "").strip() or None
+    check_lengths(ref, last_name=last, first_name=first, email=email, jointure=jointure)
     ine = validate_ine(item.ine, record=ref) if item.ine else None
     if kind == PersonKind.ELEVE and not ine and not item.jointure:
         raise RecordError(ref, "a pupil needs an INE or a jointure")
@@ -58,7 +91,12 @@ def normalize_person(item: Person) -> Person:
     uai = validate_uai(item.uai, record=ref) if item.uai else None
     enrollment = item.enrollment
     if enrollment:
+        check_lengths(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
         enrollment = dataclasses.replace(enrollment, uai=validate_uai(enrollment.uai, record=ref))
+    for m in item.memberships:
+        check_lengths(ref, group_code=m.code)
+    for a in item.assignments:
+        check_lengths(ref, group_code=a.group_code, subject=a.subject)
     memberships = tuple(dict.fromkeys(
         Membership(validate_uai(m.uai, record=ref), m.code.strip(), GroupKind(m.kind))
         for m in item.memberships if m.code.strip()
@@ -70,7 +108,7 @@ def normalize_person(item: Person) -> Person:
     return dataclasses.replace(
         item, kind=kind, last_name=last, first_name=first, ine=ine, uai=uai, enrollment=enrollment,
         memberships=memberships, guardians=guardians, assignments=assignments,
-        email=(item.email or "").strip() or None, jointure=(item.jointure or "").strip() or None,
+        email=email, jointure=jointure,
     )
 
 

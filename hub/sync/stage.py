@@ -117,7 +117,7 @@ class Stager:
             self._add(stage_group, self.seq, e.uai, g.code, str(g.kind), g.label or "")
 
     def _stage_person(self, p: Person) -> None:
-        if self.uai and p.uai != self.uai:
+        if self.uai and p.uai is not None and p.uai != self.uai:  # parents (no attachment) stay in
             return
         self.result.persons += 1
         seq = self.seq

@@ -1,0 +1,1 @@
+"""ONDE source: the écoles' pupils and legal representatives from ONDE CSV exports (see `plugins.onde.reader`)."""
