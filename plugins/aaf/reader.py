@@ -79,7 +79,10 @@ class Request:
     unsupported: list[str] = field(default_factory=list)  # modifications other than replace
 
     def first(self, name: str) -> str:
-        return next((v for v in self.attributes.get(name, ()) if v), "")
+        for value in self.attributes.get(name, ()):
+            if value:
+                return value
+        return ""
 
     def values(self, name: str) -> list[str]:
         return [v for v in self.attributes.get(name, ()) if v]
@@ -151,6 +154,9 @@ def iter_requests(path: Path) -> Iterator[Request]:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+ATTR_TAGS = ("attr", "modification")
+
+
 def read_request(elem, file_name: str) -> Request:
     """Copy one request element's content into a `Request` (the element is cleared afterwards)."""
     category, identifier, attributes, unsupported = "", "", {}, []
@@ -160,11 +166,13 @@ def read_request(elem, file_name: str) -> Request:
         elif part.tag == "identifier":
             identifier = (part.findtext("id") or "").strip()
         elif part.tag in ("attributes", "modifications"):
-            for attr in part:
-                if not isinstance(attr.tag, str):
-                    continue
+            for attr in part.iterchildren(tag=ATTR_TAGS):  # the hot loop of a sync: keep it plain
                 name = attr.get("name", "")
-                attributes.setdefault(name, []).extend((v.text or "").strip() for v in attr if v.tag == "value")
+                values = [(v.text or "").strip() for v in attr.iterchildren(tag="value")]
+                if name in attributes:
+                    attributes[name].extend(values)
+                else:
+                    attributes[name] = values
                 if attr.get("operation", "replace") != "replace":
                     unsupported.append(f"{attr.get('operation')} {name}")
     ref = f"{file_name}:{elem.sourceline} {category or '?'} {identifier or '?'}"
