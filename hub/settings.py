@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.errors import SettingsError
+from hub.model import EstablishmentKind
 
 DEFAULT_CONFIG = Path("config/hub.toml")
 ENV_PREFIX = "HUB_"
@@ -42,6 +43,9 @@ class Thresholds(Strict):
 
 class SyncSettings(Strict):
     grace_days: int = Field(30, ge=0, description="days a deleted person is kept, suspended, before purge")
+    precedence: list[str] = Field([], description="sources, strongest first (default: plugins.enabled order)")
+    owners: dict[EstablishmentKind, str] = Field({}, description='establishment kind -> the source that speaks for it, '
+                                   'e.g. {ecole = "onde"}')
     thresholds: Thresholds = Thresholds()
     batch_size: int = Field(5000, ge=1, description="rows staged per insert")
 

@@ -4,8 +4,14 @@
   and the same pupil in a collège's AAF are one Person), the jointure for staff
   and parents. Names never merge anyone.
 - A key staged twice by one source is a duplicate: the first record is kept,
-  the others are rejected by name. Staged by several sources, the record of the
-  source that owns the person's establishment wins, then the source listed first.
+  the others are rejected by name.
+- Each establishment has an owner: the source set for its kind in
+  ``sync.owners`` (e.g. écoles → onde), else the source whose record of it wins
+  (``sync.precedence``, strongest first). A person's record from the source that
+  owns their establishment wins over another source's; between two owners (a
+  CM2 pupil still in the école's export and already in the collège's), the
+  stronger source wins. A record that loses is *superseded*: counted, not applied,
+  and the stored person is not deleted for it — in this run or a later one.
 - Ambiguities are never merged silently; they become `conflict` journal events,
   listed by `hub doctor duplicates`: an INE that arrives with another birth date
   than the stored pupil's (the record is held back, the stored pupil kept), and
@@ -15,7 +21,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, exists, func, literal, select
 
 from hub.store.tables import establishment, person, stage_establishment, stage_person
 from hub.sync.journal import Journal
@@ -24,13 +32,28 @@ from hub.sync.stage import STAGE_TABLES, Stager, remove_staged
 CONFLICT = "conflict"
 
 
-def resolve(stager: Stager, precedence: list[str]) -> None:
+@dataclass
+class Ownership:
+    """Which source speaks for which establishment."""
+
+    precedence: list[str]  # sources, strongest first
+    owners: dict[str, str]  # establishment kind -> source
+
+    def strength(self, source: str) -> int:
+        return self.precedence.index(source) if source in self.precedence else len(self.precedence)
+
+    def owner(self, kind: str, source: str) -> str:
+        """The owner of an establishment of this kind whose record comes from ``source``."""
+        return self.owners.get(kind, source)
+
+
+def resolve(stager: Stager, ownership: Ownership) -> None:
     """Settle the run's staged records; `stager.results` gets the rejections and supersessions."""
     conn, run_id = stager.conn, stager.run_id
     if conn.dialect.name == "postgresql":  # fresh statistics, so the joins below are hash joins
         conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in STAGE_TABLES))
-    _settle_establishments(stager, precedence)
-    _settle_people(stager, precedence)
+    owner_of = _settle_establishments(stager, ownership)
+    _settle_people(stager, ownership, owner_of)
     _drop_unknown_establishments(stager)
     _hold_reused_ines(stager)
     _flag_homonyms(conn, run_id, stager.journal)
@@ -38,52 +61,90 @@ def resolve(stager: Stager, precedence: list[str]) -> None:
     _recount(stager)
 
 
-def _rank(table, precedence: list[str], owns=None):
-    order = [case({name: i for i, name in enumerate(precedence)}, value=table.c.source, else_=len(precedence))]
-    if owns is not None:
-        order.insert(0, case((owns, 0), else_=1))
-    return func.row_number().over(partition_by=table.c.person_key if table is stage_person else table.c.uai,
-                                  order_by=[*order, table.c.seq])
+def _supersede(stager: Stager, rows: list) -> None:
+    for row in rows:
+        stager.results[row.source].superseded += 1
 
 
-def _losers(conn: Connection, run_id: int, table, key_column, precedence: list[str], owns=None) -> list:
-    """Staged rows whose key another row of the run also has, except the winner of each key."""
-    repeated = (select(key_column).where(table.c.run_id == run_id).group_by(key_column)
-                .having(func.count() > 1))
-    ranked = (select(table, _rank(table, precedence, owns).label("rank"))
-              .where(table.c.run_id == run_id, key_column.in_(repeated)).subquery())
-    rows = conn.execute(select(ranked).order_by(ranked.c.rank)).all()
-    winners = {getattr(r, key_column.name): r for r in rows if r.rank == 1}
-    return [(r, winners[getattr(r, key_column.name)]) for r in rows if r.rank > 1]
+def _settle_establishments(stager: Stager, ownership: Ownership) -> dict[str, str]:
+    """One record per establishment, from its owner; returns the owner of every known UAI."""
+    conn, run_id, se, e = stager.conn, stager.run_id, stage_establishment, establishment
+    stored = {row.uai: row for row in conn.execute(select(e.c.uai, e.c.kind, e.c.source))}
+    staged: dict[str, list] = {}
+    for row in conn.execute(select(se.c.seq, se.c.uai, se.c.kind, se.c.source).where(se.c.run_id == run_id)
+                            .order_by(se.c.seq)):
+        staged.setdefault(row.uai, []).append(row)
+    losers = []
+    for uai, rows in staged.items():
+        kind = rows[0].kind
+
+        def standing(source: str, kind: str = kind) -> tuple:
+            return ownership.owner(kind, source) != source, ownership.strength(source)
+
+        winner = min(rows, key=lambda row: (*standing(row.source), row.seq))
+        for row in rows:
+            if row is winner:
+                continue
+            if row.source == winner.source:
+                stager.reject(row.source, f"establishment {uai}", f"duplicate establishment {uai} in this feed")
+            else:
+                _supersede(stager, [row])
+            losers.append(row)
+        kept = stored.get(uai)
+        if kept and kept.source != winner.source and standing(winner.source) > standing(kept.source):
+            _supersede(stager, [winner])  # the stored record's source owns it, or is stronger
+            losers.append(winner)
+    remove_staged(conn, run_id, [row.seq for row in losers])
+    owner_of = {uai: ownership.owner(row.kind, row.source) for uai, row in stored.items()}
+    for uai, rows in staged.items():
+        survivors = [row for row in rows if row not in losers]
+        if survivors:
+            owner_of[uai] = ownership.owner(survivors[0].kind, survivors[0].source)
+    return owner_of
 
 
-def _settle_establishments(stager: Stager, precedence: list[str]) -> None:
-    se = stage_establishment
-    losers = _losers(stager.conn, stager.run_id, se, se.c.uai, precedence)
-    for row, winner in losers:
-        if row.source == winner.source:
-            stager.reject(row.source, f"establishment {row.uai}", f"duplicate establishment {row.uai} in this feed")
-        else:
-            stager.results[row.source].superseded += 1
-    remove_staged(stager.conn, stager.run_id, [row.seq for row, _ in losers])
+def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str]) -> None:
+    """Duplicates within a source are errors; across sources and against stored people, owners win."""
+    conn, run_id, sp, p = stager.conn, stager.run_id, stage_person, person
 
+    def rank(row):
+        return (owner_of.get(row.uai) != row.source, ownership.strength(row.source), row.seq)
 
-def _settle_people(stager: Stager, precedence: list[str]) -> None:
-    sp, se, e = stage_person, stage_establishment, establishment
-    owns = or_(
-        exists().where(se.c.run_id == sp.c.run_id, se.c.uai == sp.c.uai, se.c.source == sp.c.source),
-        exists().where(e.c.uai == sp.c.uai, e.c.source == sp.c.source),
-    )
-    losers = _losers(stager.conn, stager.run_id, sp, sp.c.person_key, precedence, owns)
-    for row, winner in losers:
-        if row.source != winner.source:
-            stager.results[row.source].superseded += 1
-            continue
-        kind, value = row.person_key.split(":", 1)
-        label = {"ine": "INE", "jnt": "jointure"}.get(kind, kind)
-        reason = f"duplicate {label} {value} in this feed (first seen at {winner.source_ref}); this record is skipped"
-        stager.reject(row.source, row.source_ref, reason, *([f"jnt:{row.jointure}"] if row.jointure else []))
-    remove_staged(stager.conn, stager.run_id, [row.seq for row, _ in losers])
+    repeated = select(sp.c.person_key).where(sp.c.run_id == run_id).group_by(sp.c.person_key).having(func.count() > 1)
+    by_key: dict[str, list] = {}
+    for row in conn.execute(select(sp.c.seq, sp.c.source, sp.c.person_key, sp.c.jointure, sp.c.uai, sp.c.source_ref)
+                            .where(sp.c.run_id == run_id, sp.c.person_key.in_(repeated)).order_by(sp.c.seq)):
+        by_key.setdefault(row.person_key, []).append(row)
+    losers = []
+    for key, rows in by_key.items():
+        winner = min(rows, key=rank)
+        for row in rows:
+            if row is winner:
+                continue
+            losers.append(row)
+            if row.source != winner.source:
+                _supersede(stager, [row])
+                continue
+            label, value = {"ine": "INE", "jnt": "jointure"}.get(key[:3], key[:3]), key[4:]
+            reason = f"duplicate {label} {value} in this feed (first seen at {winner.source_ref}); record skipped"
+            stager.reject(row.source, row.source_ref, reason, *([f"jnt:{row.jointure}"] if row.jointure else []))
+
+    # against the stored person: a source does not take someone from the owner of where they stand
+    contested = conn.execute(
+        select(sp.c.seq, sp.c.source, sp.c.uai, sp.c.person_key, p.c.source.label("stored_source"),
+               p.c.uai.label("stored_uai"))
+        .join(p, p.c.person_key == sp.c.person_key)
+        .where(sp.c.run_id == run_id, p.c.source != sp.c.source, p.c.status == "active")
+    ).all()
+    for row in contested:
+        stored_owns = owner_of.get(row.stored_uai) == row.stored_source
+        staged_owns = owner_of.get(row.uai) == row.source
+        stronger = ownership.strength(row.source) < ownership.strength(row.stored_source)
+        if stored_owns and not (staged_owns and stronger):
+            _supersede(stager, [row])
+            stager.keep_stored(row.person_key)
+            losers.append(row)
+    remove_staged(conn, run_id, sorted({row.seq for row in losers}))
 
 
 def _drop_unknown_establishments(stager: Stager) -> None:

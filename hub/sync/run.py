@@ -26,7 +26,7 @@ from hub.sync import Feed
 from hub.sync.apply import apply_plan, missing_parents
 from hub.sync.journal import Journal, now
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, populations
-from hub.sync.resolve import resolve
+from hub.sync.resolve import Ownership, resolve
 from hub.sync.stage import Stager, StageResult, clear_stage
 
 
@@ -92,7 +92,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                 report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
                                                            uai=options.uai)
                 stager.stage(source, feed.items)
-            resolve(stager, list(options.sources))
+            resolve(stager, ownership(settings, plugins, options.sources))
             report.staged = stager.results
             complete = [s for s, feed in report.feeds.items() if feed.complete]
             report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
@@ -134,6 +134,19 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         raise
 
 
+def ownership(settings: HubSettings, plugins, sources: tuple[str, ...]) -> Ownership:
+    """Who speaks for which establishment: sync.owners by kind, then sync.precedence (default: enabled order)."""
+    precedence = list(settings.sync.precedence or settings.plugins.enabled)
+    for source in sources:
+        if source not in precedence:
+            precedence.append(source)
+    known = set(plugins.sources)
+    for kind, owner in settings.sync.owners.items():
+        if owner not in known:
+            raise HubError(f"setting sync.owners.{kind}: {owner} is not an enabled source ({', '.join(known)})")
+    return Ownership(precedence, dict(settings.sync.owners))
+
+
 def _volume_refusal(report: SyncReport, states: dict, settings: HubSettings, options: SyncOptions) -> str:
     """A full read that is empty, or much smaller than the last one, is a broken source until shown otherwise."""
     if options.uai:
@@ -165,8 +178,7 @@ def _counts(report: SyncReport) -> dict:
     total = report.total
     counts = {"read": total.records_read, "rejected": total.rejected, "staged_persons": total.persons,
               "staged_establishments": total.establishments}
-    if len(report.staged) > 1:
-        counts["sources"] = {source: vars(result) for source, result in report.staged.items()}
+    counts["sources"] = {source: vars(result) for source, result in report.staged.items()}
     if report.plan:
         counts.update(report.plan.counts)
         counts.update({f"skipped.{op}": n for op, n in report.plan.skipped.items()})
