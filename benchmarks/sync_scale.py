@@ -27,7 +27,8 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path[:0] = [str(HERE.parent)]  # the repository first: tests/plugins must not hide the plugins package
+sys.path.append(str(HERE.parent / "tests"))  # for tests/slapd.py
 
 from slapd import Slapd  # noqa: E402
 
@@ -163,7 +164,7 @@ def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
 
         syncs = run_source("aaf", config, databases, work, {}, aaf_delta)
         result["aaf"] = {"raw_iterparse": baseline, **syncs}
-        for kind, numbers in syncs.items():
+        for numbers in syncs.values():
             numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
 
     if "ldap" in sources:
@@ -198,7 +199,7 @@ def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
 
             syncs = run_source("ldap", config, databases, work, secret, ldap_modify)
         result["ldap"] = {"raw_ldap3_paged_search": baseline, **syncs}
-        for kind, numbers in syncs.items():
+        for numbers in syncs.values():
             numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
     subprocess.run(["rm", "-rf", str(work)], check=False)
     return result

@@ -32,9 +32,10 @@ def hub_read_directory(settings, since, uai):
     never the whole directory in memory. Establishments should come before the
     people attached to them. ``feed.complete`` says the items are a full snapshot,
     so stored people the feed does not mention are deleted (softly). ``since`` is
-    the cursor the source returned last time (``feed.cursor``), or None for a full
-    read; ``uai``, when set, asks for one establishment only (the source may ignore
-    it, the core filters anyway). Yield ``Rejected`` for an unreadable record; raise
+    the cursor the source returned last time (``feed.cursor``, read once the items
+    are exhausted, so a source may set it as it goes), or None for a full read.
+    ``uai``, when set, asks for one establishment only (the source may ignore it,
+    the core filters anyway). Yield ``Rejected`` for an unreadable record; raise
     ``errors.SourceError`` when the input cannot be read at all.
     """
 

@@ -1,0 +1,114 @@
+"""LDAP source: the académie directory read over LDAP (ldap3), in full or by ``modifyTimestamp``.
+
+Reading lives in `plugins.ldap_directory.reader` (the connection and its errors in
+`plugins.ldap_directory.connection`), the demo LDIF in `plugins.ldap_directory.ldif`; this
+module binds them to the hooks and declares the settings. ``ent.schema`` beside it defines
+the ENT attributes for an OpenLDAP server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from hub.hookspecs import hookimpl
+from hub.settings import Strict
+from plugins.aaf.hookimpl import current_school_year
+from plugins.ldap_directory import ldif, reader
+
+DEFAULT_DEMO_DIR = Path("var/demo/ldap")
+
+
+class Settings(Strict):
+    """``[plugins.ldap]``: which server, as whom, where the entries are and how their attributes are named.
+
+    The bind password is a secret: ``HUB_PLUGINS__LDAP__BIND_PASSWORD`` or ``..._FILE``, never the file.
+    """
+
+    url: str = Field(description="ldap://host[:port] or ldaps://host[:port]")
+    bind_dn: str | None = Field(None, description="simple bind DN; None binds anonymously")
+    bind_password: SecretStr | None = None
+    start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")
+    ca_file: Path | None = Field(None, description="CA bundle that signed the server's certificate (LDAPS/StartTLS)")
+    base_dn: str
+    people_dn: str | None = Field(None, description="search base for people; default base_dn")
+    structures_dn: str | None = Field(None, description="search base for structures; default base_dn")
+    people_filter: str = "(objectClass=ENTPerson)"
+    structures_filter: str = "(objectClass=ENTStructure)"
+    page_size: int = Field(1000, ge=1, le=100_000, description="entries per page of the paged search")
+    timeout_seconds: int = Field(60, ge=1, description="connect timeout, and the longest wait for one page")
+    school_year: int | None = Field(None, description="the enrollments' year; None: the current school year")
+    attributes: dict[str, str] = Field(
+        default_factory=lambda: dict(reader.DEFAULT_ATTRIBUTES),
+        description="SDET attribute name -> this server's name for it ('' to leave it out); "
+        "only the names given replace the defaults",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _ldap_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("ldap", "ldaps") or not parts.hostname:
+            raise ValueError("expected ldap://host[:port] or ldaps://host[:port]")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError("the URL holds no base DN or filter here: use base_dn and *_filter")
+        return value
+
+    @field_validator("people_filter", "structures_filter")
+    @classmethod
+    def _filter(cls, value: str) -> str:
+        value = value.strip()
+        depth = 0
+        for char in value:
+            depth += (char == "(") - (char == ")")
+            if depth < 0:
+                break
+        if not (value.startswith("(") and value.endswith(")")) or depth != 0:
+            raise ValueError(f"{value!r} is not an LDAP filter in parentheses")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _known_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(reader.DEFAULT_ATTRIBUTES))
+        if unknown:
+            raise ValueError(
+                f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(reader.DEFAULT_ATTRIBUTES)}"
+            )
+        return {**reader.DEFAULT_ATTRIBUTES, **{k: v.strip() for k, v in value.items()}}
+
+    @model_validator(mode="after")
+    def _tls_once(self) -> Settings:
+        if self.start_tls and self.url.lower().startswith("ldaps://"):
+            raise ValueError("start_tls is for ldap:// URLs; ldaps:// is TLS already")
+        return self
+
+
+@hookimpl
+def hub_read_directory(settings: Settings, since: str | None, uai: str | None):
+    """Stream the directory: everything, or what changed since the cursor; ``uai`` is left to the core."""
+    return reader.read_feed(settings, since=since, school_year=settings.school_year or current_school_year())
+
+
+@hookimpl
+def hub_write_demo(settings: Settings | None, academie, directory: Path | None) -> list[Path]:
+    """Write the académie as one LDIF file (load it with ``slapadd`` or ``ldapadd``).
+
+    LDAP has no drop folder: without ``directory`` the file goes to ``var/demo/ldap/academie.ldif``
+    under the current directory.
+    """
+    target = (Path(directory) if directory is not None else DEFAULT_DEMO_DIR) / "academie.ldif"
+    if settings is None:
+        return [ldif.write_academie(academie, target)]
+    return [
+        ldif.write_academie(
+            academie, target, base_dn=settings.base_dn, people_dn=settings.people_dn,
+            structures_dn=settings.structures_dn, attributes=settings.attributes,
+        )
+    ]  # fmt: skip

@@ -1,0 +1,378 @@
+"""Read an académie LDAP directory (ENT/SDET attribute names) as a stream of `hub.model` items.
+
+Entries come through a paged search (RFC 2696) and are turned into records one at a
+time, so memory holds one page whatever the directory's size. Structures are read
+first, then people. A full read is a snapshot (``Feed.complete``); with ``since``, only
+the entries whose ``modifyTimestamp`` is at or after it are read. That timestamp has a
+one-second resolution, so the boundary second is read again: the core's diff makes those
+repeats no-ops. The new cursor is the latest ``modifyTimestamp`` the read saw; it is set
+on the feed once the items are exhausted, before the core saves it. An entry changed while
+a read is under way, after the read passed it, may carry a timestamp older than that
+cursor and be missed by the next incremental read: schedule a full read (``--full``) now
+and then, which also is the only way deletions are seen.
+
+An unusable entry becomes a `Rejected` item naming its DN and the stream goes on. A
+directory that cannot be read whole (bind refused, server down, size or time limit hit,
+referral, connection lost) raises `SourceError`: a partial read is not a snapshot, and
+the core applies nothing. Every page's result code is checked here, because ldap3
+does not raise for a size or time limit: its paged search silently stops short.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from ldap3 import SUBTREE, Connection
+from ldap3.core import exceptions as lx
+from ldap3.utils.conv import escape_filter_chars
+
+from hub.errors import SourceError
+from hub.model import (
+    Enrollment,
+    Establishment,
+    Group,
+    GroupKind,
+    Guardianship,
+    Membership,
+    Person,
+    PersonKind,
+    Rejected,
+    TeachingAssignment,
+)
+from hub.sync import Feed
+from plugins.aaf.reader import BIRTH_DATE, UAI_LIKE, establishment_kind
+from plugins.aaf.writer import HUB_SECTEUR, HUB_ZONE
+from plugins.ldap_directory.connection import close, connect, source_error
+
+PERSON_ATTRIBUTES = (
+    "ENTPersonJointure", "ENTEleveINE", "sn", "givenName", "ENTPersonDateNaissance", "mail",
+    "ENTPersonStructRattach", "ENTPersonProfils", "ENTEleveClasses", "ENTEleveGroupes", "ENTEleveMEF",
+    "ENTEleveLibelleMEF", "ENTEleveNivFormation", "ENTElevePersRelEleve", "ENTEleveAutoriteParentale",
+    "ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres",
+)  # fmt: skip
+STRUCTURE_ATTRIBUTES = (
+    "ENTStructureUAI", "ENTStructureJointure", "ENTStructureNomCourant", "ENTStructureTypeStruct", "l",
+    "ENTStructureClasses", "ENTStructureGroupes", "ENTEtablissementBassin", HUB_SECTEUR, HUB_ZONE,
+)  # fmt: skip
+TIMESTAMP = "modifyTimestamp"
+# The SDET names, read as they are unless the settings map them to the server's own names
+DEFAULT_ATTRIBUTES = {name: name for name in (*PERSON_ATTRIBUTES, *STRUCTURE_ATTRIBUTES, TIMESTAMP)}
+
+# ENTPersonProfils (SDET v5 National_XXX, or the v3 National_1..7) -> kind
+PROFILE_KINDS = {
+    "ELV": PersonKind.ELEVE, "TUT": PersonKind.PARENT, "ENS": PersonKind.ENSEIGNANT, "DOC": PersonKind.ENSEIGNANT,
+    "DIR": PersonKind.PERSONNEL, "EVS": PersonKind.PERSONNEL, "ETA": PersonKind.PERSONNEL,
+    "ACA": PersonKind.PERSONNEL, "COL": PersonKind.PERSONNEL,
+    "1": PersonKind.ELEVE, "2": PersonKind.PARENT, "3": PersonKind.ENSEIGNANT, "4": PersonKind.PERSONNEL,
+    "5": PersonKind.PERSONNEL, "6": PersonKind.PERSONNEL, "7": PersonKind.PERSONNEL,
+}  # fmt: skip
+# When an entry carries several profiles, the first kind here wins
+KIND_PRECEDENCE = (PersonKind.ELEVE, PersonKind.ENSEIGNANT, PersonKind.PERSONNEL, PersonKind.PARENT)
+GENERALIZED_TIME = re.compile(r"^\d{14}(?:[.,]\d{1,6})?Z$")
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+class Reject(Exception):
+    """An entry the reader cannot turn into an item; becomes `Rejected`."""
+
+
+def person_kind(profiles: Iterable[str]) -> PersonKind | None:
+    """The kind an ENTPersonProfils list stands for (``National_ENS`` → enseignant), None if none is known."""
+    kinds = {PROFILE_KINDS.get(p.strip().upper().removeprefix("NATIONAL_")) for p in profiles}
+    return next((k for k in KIND_PRECEDENCE if k in kinds), None)
+
+
+def birth_date(value: str, attribute: str) -> date | None:
+    """ENTPersonDateNaissance: JJ/MM/AAAA as in the AAF (AAAA-MM-JJ is accepted too)."""
+    if not value:
+        return None
+    if m := BIRTH_DATE.match(value):
+        day, month, year = m[1], m[2], m[3]
+    elif m := ISO_DATE.match(value):
+        year, month, day = m[1], m[2], m[3]
+    else:
+        raise Reject(f"{attribute} {value!r} is not a date (JJ/MM/AAAA)")
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        raise Reject(f"{attribute} {value!r} is not a date (JJ/MM/AAAA)") from None
+
+
+def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...]:
+    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0.
+
+    Without it, ENTEleveAutoriteParentale lists the legal representatives (older feeds).
+    """
+    if not links:
+        links = [f"{i}$$$1" for i in legal_ids]
+    found, rank = [], 0
+    for link in links:
+        tokens = link.split("$")
+        if not tokens[0]:
+            continue
+        legal = len(tokens) > 3 and tokens[3] == "1"
+        rank += legal
+        found.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
+    return tuple(found)
+
+
+def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
+    """Bind now (errors surface at once); read lazily as the core iterates the items."""
+    if since is not None and not GENERALIZED_TIME.match(since):
+        raise SourceError(
+            f"the stored LDAP cursor {since!r} is not a timestamp (AAAAMMJJhhmmssZ); run `hub sync ldap --full` once"
+        )
+    reader = DirectoryReader(settings, school_year)
+    conn = connect(settings)
+    what = "full read" if since is None else f"entries modified since {since}"
+    feed = Feed(
+        items=(),
+        complete=since is None,
+        cursor=since,
+        description=f"LDAP {settings.url}: {what} under {settings.base_dn}",
+        details={
+            "url": settings.url,
+            "base_dn": settings.base_dn,
+            "since": since,
+            "people_filter": settings.people_filter,
+            "structures_filter": settings.structures_filter,
+        },
+    )
+    feed.items = reader.items(conn, feed, since)
+    return feed
+
+
+class DirectoryReader:
+    """Turns the entries of one read into items; keeps the structure keys (UAI, DN, jointure → UAI)."""
+
+    def __init__(self, settings, school_year: int):
+        self.settings = settings
+        self.school_year = school_year
+        self.names = {k: v for k, v in settings.attributes.items() if v}  # SDET name -> server's name
+        self.keys = {k: v.lower() for k, v in self.names.items()}  # SDET name -> key in an entry's dict
+        self.structures: dict[str, str] = {}  # lower-cased DN or structure id -> UAI
+        self.complete_map = False  # every structure has been seen (a full read)
+        self.cursor: str | None = None
+        self.doing = ""
+        self.conn: Connection | None = None
+
+    # --- reading ---------------------------------------------------------------------
+
+    def items(self, conn: Connection, feed: Feed, since: str | None) -> Iterator:
+        """Structures, then people; sets ``feed.cursor`` once everything was read."""
+        self.conn, self.cursor = conn, since
+        s = self.settings
+        try:
+            try:
+                for dn, a in self.search(
+                    s.structures_dn or s.base_dn, s.structures_filter, STRUCTURE_ATTRIBUTES, since, "structures"
+                ):
+                    try:
+                        yield self.establishment(dn, a)
+                    except Reject as exc:
+                        yield Rejected(dn, str(exc))
+                self.complete_map = since is None
+                for dn, a in self.search(s.people_dn or s.base_dn, s.people_filter, PERSON_ATTRIBUTES, since, "people"):
+                    try:
+                        yield self.person(dn, a)
+                    except Reject as exc:
+                        jointure = self.first(a, "ENTPersonJointure")
+                        yield Rejected(dn, str(exc), f"jnt:{jointure}" if jointure else "")
+            except SourceError:
+                raise
+            except (lx.LDAPException, OSError) as exc:
+                raise source_error(exc, s, self.doing) from exc
+            feed.cursor = self.cursor
+        finally:
+            close(conn)
+
+    def search(
+        self, base: str, flt: str, wanted: Iterable[str], since: str | None, what: str
+    ) -> Iterator[tuple[str, dict]]:
+        """(DN, {lower-cased attribute: values}) of each entry, one page in memory at a time."""
+        self.doing = f"reading {what} under {base}"
+        if since is not None:
+            stamp = self.names.get(TIMESTAMP, TIMESTAMP)
+            flt = f"(&{flt}({stamp}>={escape_filter_chars(since)}))"
+        attributes = [self.names[n] for n in (*wanted, TIMESTAMP) if n in self.names]
+        stamp_key = self.keys.get(TIMESTAMP)
+        entries = self.conn.extend.standard.paged_search(
+            base, flt, SUBTREE, attributes=attributes, paged_size=self.settings.page_size, generator=True,
+        )  # fmt: skip
+        for entry in entries:
+            self.check(self.conn.result)  # the result of the page this entry came in
+            if entry["type"] == "searchResRef":
+                raise SourceError(self.referral(entry.get("uri")))
+            if entry["type"] != "searchResEntry":
+                continue
+            a = {k.lower(): v for k, v in entry["attributes"].items()}
+            if stamp_key and (stamps := a.get(stamp_key)):
+                stamp = str(stamps[0] if isinstance(stamps, list) else stamps)
+                if self.cursor is None or stamp > self.cursor:
+                    self.cursor = stamp
+            yield entry["dn"], a
+        self.check(self.conn.result)
+
+    def check(self, result: dict | None) -> None:
+        """Raise for a page that did not end in success.
+
+        ldap3 (2.9.1) raises for most result codes but not for sizeLimitExceeded,
+        timeLimitExceeded or a referral: its paged search then just stops, and a
+        truncated directory would look complete. Those are caught here.
+        """
+        if not result:
+            return
+        if result.get("referrals") or result.get("result") == 10:
+            raise SourceError(self.referral(result.get("referrals")))
+        if result.get("result") not in (0, None):
+            error = lx.LDAPOperationResult(
+                result=result["result"],
+                description=result.get("description"),
+                dn=result.get("dn"),
+                message=result.get("message"),
+                response_type=result.get("type"),
+            )
+            raise source_error(error, self.settings, self.doing)
+
+    def referral(self, uris) -> str:
+        where = ", ".join(uris) if isinstance(uris, list | tuple) else str(uris or "another server")
+        return (
+            f"LDAP server {self.settings.url} returned a referral to {where} while {self.doing}: part of the "
+            "directory lives elsewhere, so this read would be incomplete; point plugins.ldap at the server "
+            "holding it, or narrow the search base"
+        )
+
+    # --- values ----------------------------------------------------------------------
+
+    def values(self, a: dict, name: str) -> list[str]:
+        key = self.keys.get(name)
+        found = a.get(key) if key else None
+        if found is None:
+            return []
+        if not isinstance(found, list):
+            found = [found]
+        return [text for v in found if (text := str(v).strip())]
+
+    def first(self, a: dict, name: str) -> str:
+        found = self.values(a, name)
+        return found[0] if found else ""
+
+    def mandatory(self, a: dict, name: str) -> str:
+        value = self.first(a, name)
+        if not value:
+            raise Reject(f"missing mandatory attribute {self.names.get(name, name)}")
+        return value
+
+    # --- records ---------------------------------------------------------------------
+
+    def establishment(self, dn: str, a: dict) -> Establishment:
+        uai = self.mandatory(a, "ENTStructureUAI").upper()
+        self.structures[_dn_key(dn)] = uai
+        if jointure := self.first(a, "ENTStructureJointure"):
+            self.structures[jointure.lower()] = uai
+        groups = [
+            Group(uai, tokens[0], kind, tokens[1] if len(tokens) > 1 else "")
+            for name, kind in (("ENTStructureClasses", GroupKind.DIVISION), ("ENTStructureGroupes", GroupKind.GROUPE))
+            for tokens in (v.split("$") for v in self.values(a, name))
+        ]
+        return Establishment(
+            uai, self.first(a, "ENTStructureNomCourant"), establishment_kind(self.first(a, "ENTStructureTypeStruct")),
+            commune=self.first(a, "l"), secteur_college=self.first(a, HUB_SECTEUR).upper() or None,
+            zone=self.first(a, HUB_ZONE) or None, territorial_unit=self.first(a, "ENTEtablissementBassin") or None,
+            groups=groups, source_ref=dn,
+        )  # fmt: skip
+
+    def person(self, dn: str, a: dict) -> Person:
+        jointure = self.mandatory(a, "ENTPersonJointure")
+        profiles = self.values(a, "ENTPersonProfils")
+        kind = person_kind(profiles)
+        if kind is None:
+            shown = ", ".join(profiles) if profiles else "none"
+            raise Reject(
+                f"unknown profile in {self.names.get('ENTPersonProfils')} ({shown}): expected "
+                "National_ELV, National_TUT, National_ENS, National_DOC, National_DIR, National_EVS…"
+            )
+        last, first = self.mandatory(a, "sn"), self.mandatory(a, "givenName")
+        attachment = self.first(a, "ENTPersonStructRattach")
+        common = dict(
+            jointure=jointure, email=self.first(a, "mail") or None, source_ref=dn,
+            birth_date=birth_date(self.first(a, "ENTPersonDateNaissance"), self.names.get("ENTPersonDateNaissance")),
+            uai=self.resolve(attachment, "ENTPersonStructRattach") if attachment else None,
+        )  # fmt: skip
+        if kind == PersonKind.PARENT:
+            return Person(kind, last, first, **common)
+        if kind != PersonKind.ELEVE:
+            assignments = tuple(
+                TeachingAssignment(uai, code, subject)
+                for name in ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres")
+                for uai, code, subject in self.keyed(a, name)
+            )
+            return Person(kind, last, first, assignments=assignments, **common)
+        classes, groups = self.keyed(a, "ENTEleveClasses"), self.keyed(a, "ENTEleveGroupes")
+        uai = common["uai"] = common["uai"] or (classes[0][0] if classes else None)
+        niveau = self.first(a, "ENTEleveNivFormation") or self.first(a, "ENTEleveLibelleMEF")
+        division = classes[0][1] if classes else ""
+        enrollment = Enrollment(self.school_year, uai, self.first(a, "ENTEleveMEF"), niveau, division) if uai else None
+        memberships = tuple(Membership(u, code, GroupKind.DIVISION) for u, code, _ in classes) + tuple(
+            Membership(u, code, GroupKind.GROUPE) for u, code, _ in groups
+        )
+        return Person(
+            kind, last, first, ine=self.first(a, "ENTEleveINE") or None, enrollment=enrollment,
+            memberships=memberships,
+            guardians=guardians(self.values(a, "ENTElevePersRelEleve"), self.values(a, "ENTEleveAutoriteParentale")),
+            **common,
+        )  # fmt: skip
+
+    def keyed(self, a: dict, name: str) -> list[tuple[str, str, str]]:
+        """``structKey$code[$subject]`` values as (UAI, code, subject)."""
+        result = []
+        for value in self.values(a, name):
+            tokens = _split_dn_key(value) if "=" in value else value.split("$")
+            if len(tokens) < 2 or not tokens[1]:
+                raise Reject(f"{self.names.get(name, name)} value {value!r} is not structKey$code")
+            result.append((self.resolve(tokens[0], name), tokens[1], tokens[2] if len(tokens) > 2 else ""))
+        return result
+
+    def resolve(self, key: str, attribute: str) -> str:
+        """The UAI a structKey names: a UAI itself, or the DN or id of a structure of the directory."""
+        if UAI_LIKE.match(key.upper()):
+            return key.upper()
+        uai = self.structures.get(_dn_key(key))
+        if uai is None and not self.complete_map:
+            self.learn_structures()
+            uai = self.structures.get(_dn_key(key))
+        if uai is None:
+            raise Reject(f"unknown structure {key!r} in {self.names.get(attribute, attribute)}")
+        return uai
+
+    def learn_structures(self) -> None:
+        """Map every structure's DN and id to its UAI (an incremental read names structures it did not read)."""
+        s = self.settings
+        doing = self.doing
+        for dn, a in self.search(
+            s.structures_dn or s.base_dn,
+            s.structures_filter,
+            ("ENTStructureUAI", "ENTStructureJointure"),
+            None,
+            "structure keys",
+        ):
+            if uai := self.first(a, "ENTStructureUAI").upper():
+                self.structures[_dn_key(dn)] = uai
+                if jointure := self.first(a, "ENTStructureJointure"):
+                    self.structures[jointure.lower()] = uai
+        self.complete_map, self.doing = True, doing
+
+
+def _dn_key(dn: str) -> str:
+    """A DN (or id) in the form used as a map key: lower case, no spaces around separators."""
+    return ",".join("=".join(p.strip() for p in rdn.split("=", 1)) for rdn in dn.lower().split(","))
+
+
+def _split_dn_key(value: str) -> list[str]:
+    """``<structure DN>$code[$subject]``: the DN may hold no ``$``, the rest is split on it."""
+    dn_end = value.find("$", value.rfind("="))
+    if dn_end < 0:
+        return [value]
+    return [value[:dn_end], *value[dn_end + 1 :].split("$")]

@@ -1,0 +1,59 @@
+"""Helpers for the ldap source's tests: a hub configured for it, and the slapd requirement."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hubtest import HubEnv
+from slapd import Slapd, slapd_missing
+
+with warnings.catch_warnings():  # ldap3 2.9.1 imports names pyasn1 0.6 deprecates (tagMap, typeMap)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3  # noqa: F401
+
+PERSONS, SEED, SCHOOL_YEAR = 300, 7, 2026
+
+
+def require_slapd() -> None:
+    missing = slapd_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"slapd is required in CI: {missing}")
+        pytest.skip(missing)
+
+
+@dataclass
+class LdapHub(HubEnv):
+    """A hub whose source is the `ldap` plugin; the bind password travels in the environment only."""
+
+    password: str = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "HUB_PLUGINS__LDAP__BIND_PASSWORD": self.password}
+
+
+def make_ldap_hub(
+    root: Path, db_url: str, server: Slapd, *, password: str | None = None, bind_dn: str | None = None, extra: str = ""
+) -> LdapHub:
+    """A configured hub with an upgraded, empty database, bound as the server's reader account."""
+    env = LdapHub(root, db_url, password=server.reader_password if password is None else password)
+    env.write_config(
+        enabled=("ldap",),
+        extra=f"""
+        [plugins.ldap]
+        url = "{server.url}"
+        bind_dn = "{bind_dn or server.reader_dn}"
+        base_dn = "{server.suffix}"
+        school_year = {SCHOOL_YEAR}
+        page_size = 100
+        timeout_seconds = 10
+        """
+        + extra,
+    )
+    env.run("db", "upgrade")
+    return env

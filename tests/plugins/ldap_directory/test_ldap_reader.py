@@ -1,0 +1,236 @@
+"""The ldap source's reader: settings, value rules, error messages, and reads against a private slapd."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import date
+
+import pytest
+from ldap3.core import exceptions as lx
+from ldaptest import require_slapd
+from pydantic import SecretStr, ValidationError
+from slapd import Slapd
+
+from hub.errors import SourceError
+from hub.model import Establishment, Guardianship, Person, PersonKind, Rejected
+from plugins.ldap_directory.connection import source_error
+from plugins.ldap_directory.hookimpl import Settings, hub_read_directory, hub_write_demo
+from plugins.ldap_directory.reader import Reject, birth_date, guardians, person_kind
+
+
+def settings_for(server, **changes) -> Settings:
+    values = dict(
+        url=server.url,
+        bind_dn=server.reader_dn,
+        bind_password=SecretStr(server.reader_password),
+        base_dn=server.suffix,
+        school_year=2026,
+        page_size=50,
+        timeout_seconds=5,
+    )
+    return Settings(**{**values, **changes})
+
+
+def read_all(settings, since=None) -> list:
+    return list(hub_read_directory(settings=settings, since=since, uai=None).items)
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("profiles", "kind"), [
+    (["National_ELV"], PersonKind.ELEVE),
+    (["National_TUT"], PersonKind.PARENT),
+    (["National_ENS"], PersonKind.ENSEIGNANT),
+    (["national_doc"], PersonKind.ENSEIGNANT),
+    (["National_DIR"], PersonKind.PERSONNEL),
+    (["National_EVS"], PersonKind.PERSONNEL),
+    (["National_ETA"], PersonKind.PERSONNEL),
+    (["National_DIR", "National_ENS"], PersonKind.ENSEIGNANT),  # a teaching head: teaches
+    (["National_TUT", "National_ETA"], PersonKind.PERSONNEL),
+    (["National_1"], PersonKind.ELEVE),  # SDET v3 numbering
+    (["National_3"], PersonKind.ENSEIGNANT),
+    (["National_XYZ", "National_TUT"], PersonKind.PARENT),
+    (["National_XYZ"], None),
+    ([], None),
+])  # fmt: skip
+def test_profiles_give_the_kind(profiles, kind):
+    assert person_kind(profiles) == kind
+
+
+def test_birth_dates():
+    assert birth_date("05/09/2014", "d") == date(2014, 9, 5)
+    assert birth_date("2014-09-05", "d") == date(2014, 9, 5)
+    assert birth_date("", "d") is None
+    for bad in ("31/02/2014", "5/9/2014", "20140905", "hier"):
+        with pytest.raises(Reject, match="is not a date"):
+            birth_date(bad, "ENTPersonDateNaissance")
+
+
+def test_guardians_rank_the_legal_ones():
+    links = ["40000001$1$1$1$1$0", "40000002$2$0$1$0$0", "40000003$90$0$0$1$0", "$1$0$1$0$0"]
+    assert guardians(links, []) == (
+        Guardianship("jnt:40000001", 1),
+        Guardianship("jnt:40000002", 2),
+        Guardianship("jnt:40000003", 0),
+    )
+    assert guardians([], ["40000009"]) == (Guardianship("jnt:40000009", 1),)
+
+
+def test_settings_defaults_and_checks():
+    s = Settings(
+        url="ldaps://annuaire.ac-test.fr",
+        base_dn="dc=ac-test,dc=fr",
+        attributes={"ENTPersonJointure": "employeeNumber"},
+    )
+    assert s.people_filter == "(objectClass=ENTPerson)" and s.page_size == 1000
+    assert s.attributes["ENTPersonJointure"] == "employeeNumber" and s.attributes["sn"] == "sn"
+    for bad, message in [
+        (dict(url="http://x"), "expected ldap://host"),
+        (dict(url="ldap://x:99999"), "bad port"),
+        (dict(url="ldap://x/dc=fr?uid"), "holds no base DN"),
+        (dict(url="ldaps://x", start_tls=True), "start_tls is for ldap://"),
+        (dict(people_filter="objectClass=ENTPerson"), "not an LDAP filter"),
+        (dict(people_filter="(&(a=1)(b=2)"), "not an LDAP filter"),
+        (dict(attributes={"ENTPersonJointur": "x"}), "unknown attribute"),
+        (dict(page_size=0), "greater than or equal to 1"),
+        (dict(extra=1), "Extra inputs are not permitted"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            Settings(**{"url": "ldap://x", "base_dn": "dc=fr", **bad})
+
+
+def test_errors_read_as_sentences_without_the_password():
+    s = Settings(url="ldap://annuaire:389", base_dn="dc=fr", bind_dn="cn=hub,dc=fr", bind_password=SecretStr("s3cret"))
+
+    def text(exc):
+        return str(source_error(exc, s, "reading people under dc=fr"))
+
+    def result(code, description, message="s3cret appears here"):
+        return lx.LDAPOperationResult(
+            result=code, description=description, dn="", message=message, response_type="searchResDone"
+        )
+
+    assert "refused the bind as cn=hub,dc=fr: invalid credentials" in text(result(49, "invalidCredentials"))
+    assert "at its size limit for cn=hub,dc=fr" in text(result(4, "sizeLimitExceeded"))
+    assert "at its time limit for cn=hub,dc=fr" in text(result(3, "timeLimitExceeded"))
+    assert "administrative limit exceeded" in text(result(11, "adminLimitExceeded"))
+    assert "answered busy while reading people" in text(result(51, "busy"))
+    refused = lx.LDAPSocketOpenError("socket connection error while opening: [Errno 111] Connection refused")
+    assert text(refused) == (
+        "cannot connect to LDAP server ldap://annuaire:389 (Connection refused); is the server up and the URL right?"
+    )
+    assert "lost the connection" in text(lx.LDAPSessionTerminatedByServerError("session terminated by server"))
+    assert "did not answer within 60 s" in text(lx.LDAPSocketReceiveError("error receiving data: timed out"))
+    assert all("s3cret" not in text(result(code, "x")) for code in (1, 32, 49, 50, 51, 53, 80))
+
+
+def test_a_bad_cursor_asks_for_a_full_read():
+    s = Settings(url="ldap://127.0.0.1:9", base_dn="dc=fr")
+    with pytest.raises(SourceError, match="run `hub sync ldap --full`"):
+        hub_read_directory(settings=s, since="ENT_Delta_0001.xml", uai=None)
+
+
+def test_a_bind_dn_without_password_says_which_variable_to_set():
+    s = Settings(url="ldap://127.0.0.1:9", base_dn="dc=fr", bind_dn="cn=hub,dc=fr")
+    with pytest.raises(
+        SourceError, match="no password for the LDAP bind as cn=hub,dc=fr: set HUB_PLUGINS__LDAP__BIND_PASSWORD"
+    ):
+        hub_read_directory(settings=s, since=None, uai=None)
+
+
+def test_a_silent_server_times_out():
+    """A server that accepts the connection and never answers: the bind waits timeout_seconds, no more."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        accepted = []
+        threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+        s = Settings(
+            url=f"ldap://127.0.0.1:{port}",
+            base_dn="dc=fr",
+            bind_dn="cn=hub,dc=fr",
+            bind_password=SecretStr("x"),
+            timeout_seconds=1,
+        )
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"did not answer within 1 s while binding as cn=hub,dc=fr"):
+            hub_read_directory(settings=s, since=None, uai=None)
+        assert time.monotonic() - started < 5
+        for conn, _ in accepted:
+            conn.close()
+
+
+# --- against slapd ----------------------------------------------------------------------
+
+
+def test_structures_come_first_and_everything_is_read(slapd, academie):
+    items = read_all(settings_for(slapd))
+    kinds = [type(i) for i in items]
+    first_person = kinds.index(Person)
+    assert set(kinds[:first_person]) == {Establishment} and set(kinds[first_person:]) == {Person}
+    assert len(items) == len(academie.establishments) + sum(academie.counts().values())
+
+
+def test_a_connection_lost_mid_read_raises(changing_slapd):
+    items = iter(hub_read_directory(settings=settings_for(changing_slapd, page_size=20), since=None, uai=None).items)
+    for _ in range(30):  # into the people's pages
+        next(items)
+    changing_slapd.kill()
+    with pytest.raises(SourceError, match=r"lost the connection to LDAP server .* while reading people under "):
+        list(items)
+
+
+def test_structures_named_by_dn_are_resolved_in_an_incremental_read(changing_slapd, academie):
+    """Many académie directories give structKeys as the structure's DN: mapped to the UAI, even when the
+    structures were not part of the read."""
+    pupil = next(p for p in academie.persons_of(PersonKind.ELEVE) if p.uai)
+    structure = f"ENTStructureUAI={pupil.uai},ou=structures,{changing_slapd.suffix}"
+    time.sleep(1.05)  # past the second the seed was loaded in: only the change is read
+    since = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+    changing_slapd.connection().modify(
+        f"uid={pupil.jointure},ou=people,{changing_slapd.suffix}",
+        {
+            "ENTPersonStructRattach": [("MODIFY_REPLACE", [structure.upper()])],
+            "ENTEleveClasses": [("MODIFY_REPLACE", [f"{structure}${pupil.enrollment.division}"])],
+        },
+    )
+    items = read_all(settings_for(changing_slapd), since=since)
+    [read] = [i for i in items if isinstance(i, Person)]
+    assert read.uai == pupil.uai and read.enrollment == pupil.enrollment
+    assert read.memberships == pupil.memberships and not [i for i in items if isinstance(i, Rejected)]
+
+
+def test_attribute_names_follow_the_settings(changing_slapd, academie, tmp_path):
+    """A directory that keeps the jointure in employeeNumber and has no HubZone: the map says so,
+    for the demo LDIF and for the read alike."""
+    mapped = settings_for(changing_slapd, attributes={"ENTPersonJointure": "employeeNumber", "HubZone": ""})
+    [ldif] = hub_write_demo(settings=mapped, academie=academie, directory=tmp_path)
+    text = ldif.read_text()
+    assert "employeeNumber: " in text and "ENTPersonJointure" not in text and "HubZone" not in text
+    changing_slapd.reset([ldif])
+    items = read_all(mapped)
+    people = {p.jointure: p for p in items if isinstance(p, Person)}
+    assert set(people) == {p.jointure for p in academie.persons()}
+    assert all(p.digest() == people[p.jointure].digest() for p in academie.persons())
+    assert all(e.zone is None for e in items if isinstance(e, Establishment))
+
+
+@pytest.mark.filterwarnings("ignore:ssl.match_hostname:DeprecationWarning")  # ldap3 2.9.1's hostname check
+def test_ldaps_and_starttls_check_the_certificate():
+    require_slapd()
+    with Slapd(tls=True) as server:
+        trusted = [
+            settings_for(server, url=server.ldaps_url, ca_file=server.ca_file),
+            settings_for(server, start_tls=True, ca_file=server.ca_file),
+        ]
+        for settings in trusted:
+            assert read_all(settings) == []  # bound and searched over TLS; the directory is empty
+        for settings in (settings_for(server, url=server.ldaps_url), settings_for(server, start_tls=True)):
+            with pytest.raises(
+                SourceError, match=r"TLS certificate of LDAP server .* is not trusted .*plugins\.ldap\.ca_file"
+            ):
+                read_all(settings)
