@@ -61,9 +61,8 @@ def resolve(stager: Stager, ownership: Ownership) -> None:
     _recount(stager)
 
 
-def _supersede(stager: Stager, rows: list) -> None:
-    for row in rows:
-        stager.results[row.source].superseded += 1
+def _supersede(stager: Stager, row) -> None:
+    stager.results[row.source].superseded += 1
 
 
 def _settle_establishments(stager: Stager, ownership: Ownership) -> dict[str, str]:
@@ -88,11 +87,11 @@ def _settle_establishments(stager: Stager, ownership: Ownership) -> dict[str, st
             if row.source == winner.source:
                 stager.reject(row.source, f"establishment {uai}", f"duplicate establishment {uai} in this feed")
             else:
-                _supersede(stager, [row])
+                _supersede(stager, row)
             losers.append(row)
         kept = stored.get(uai)
         if kept and kept.source != winner.source and standing(winner.source) > standing(kept.source):
-            _supersede(stager, [winner])  # the stored record's source owns it, or is stronger
+            _supersede(stager, winner)  # the stored record's source owns it, or is stronger
             losers.append(winner)
     remove_staged(conn, run_id, [row.seq for row in losers])
     owner_of = {uai: ownership.owner(row.kind, row.source) for uai, row in stored.items()}
@@ -123,7 +122,7 @@ def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str
                 continue
             losers.append(row)
             if row.source != winner.source:
-                _supersede(stager, [row])
+                _supersede(stager, row)
                 continue
             label, value = {"ine": "INE", "jnt": "jointure"}.get(key[:3], key[:3]), key[4:]
             reason = f"duplicate {label} {value} in this feed (first seen at {winner.source_ref}); record skipped"
@@ -136,12 +135,15 @@ def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str
         .join(p, p.c.person_key == sp.c.person_key)
         .where(sp.c.run_id == run_id, p.c.source != sp.c.source, p.c.status == "active")
     ).all()
+    lost = {row.seq for row in losers}
     for row in contested:
+        if row.seq in lost:
+            continue
         stored_owns = owner_of.get(row.stored_uai) == row.stored_source
         staged_owns = owner_of.get(row.uai) == row.source
         stronger = ownership.strength(row.source) < ownership.strength(row.stored_source)
         if stored_owns and not (staged_owns and stronger):
-            _supersede(stager, [row])
+            _supersede(stager, row)
             stager.keep_stored(row.person_key)
             losers.append(row)
     remove_staged(conn, run_id, sorted({row.seq for row in losers}))
