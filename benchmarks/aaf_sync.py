@@ -1,7 +1,7 @@
 """Benchmark: full AAF sync of a synthetic académie on SQLite, then the same run again (empty plan).
 
 Baseline: raw ``lxml.etree.iterparse`` over the same files. Each measured step runs
-as its own process so its peak RSS is its own (``os.wait4``).
+as its own process, its peak RSS taken by GNU time (Debian package ``time``).
 
     python benchmarks/aaf_sync.py --persons 100000
 
@@ -18,39 +18,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
 HUB = str(Path(sys.executable).with_name("hub"))
+sys.path.insert(0, str(HERE))
 
-
-def timed(cmd: list[str], env: dict) -> dict:
-    """Run a command; return its wall time, peak RSS and output tail."""
-    started = time.perf_counter()
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{output}")
-    return {"seconds": round(seconds, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "output_tail": output.strip().splitlines()[-6:]}
-
-
-RAW_ITERPARSE = textwrap.dedent("""
-    import sys
-    from lxml import etree
-    count = 0
-    for name in sys.argv[1:]:
-        for _, elem in etree.iterparse(name, events=("end",), tag=("addRequest", "modifyRequest", "deleteRequest"),
-                                       resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True):
-            count += 1
-            elem.clear()
-            while elem.getprevious() is not None:
-                del elem.getparent()[0]
-    print(count, "records")
-""")
+from measure import RAW_ITERPARSE, measured  # noqa: E402
 
 
 def main() -> None:
@@ -72,17 +46,17 @@ def main() -> None:
         leftover.unlink()
     env = {**os.environ, "HUB_CONFIG": str(work / "hub.toml"), "HUB_DATABASE_URL": f"sqlite:///{db}"}
 
-    generate = timed([HUB, "demo", "--persons", str(args.persons), "generate"], env)
+    generate = measured([HUB, "demo", "--persons", str(args.persons), "generate"], env)
     files = sorted(str(p) for p in (work / "aaf").glob("*.xml"))
     subprocess.run([HUB, "db", "upgrade"], env=env, check=True, capture_output=True)
-    baseline = timed([sys.executable, "-c", RAW_ITERPARSE, *files], env)
-    first = timed([HUB, "sync", "aaf"], env)
-    again = timed([HUB, "sync", "aaf"], env)
+    baseline = measured([sys.executable, "-c", RAW_ITERPARSE, *files], env)
+    first = measured([HUB, "sync", "aaf"], env)
+    again = measured([HUB, "sync", "aaf"], env)
 
     result = {
         "benchmark": "aaf_sync",
         "persons_requested": args.persons,
-        "records": int(baseline["output_tail"][-1].split()[0]),
+        "records": int(baseline["last_line"].split()[0]),
         "files_mib": round(sum(Path(f).stat().st_size for f in files) / 2**20, 1),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "generate": generate,

@@ -400,17 +400,24 @@ def _memberships(keyed: list[tuple[str, str, str]], kind: GroupKind) -> tuple[Me
     return tuple(Membership(uai, code, kind) for uai, code, _ in keyed)
 
 
-def _guardians(r: Request) -> tuple[Guardianship, ...]:
-    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0."""
-    links = r.values("ENTElevePersRelEleve")
-    if not links:  # older feeds only list the legal representatives
-        links = [f"{i}$$$1" for i in r.values("ENTEleveAutoriteParentale")]
-    guardians, rank = [], 0
+def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...]:
+    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0.
+
+    Without it, ENTEleveAutoriteParentale lists the legal representatives (older feeds).
+    Shared with the LDAP source, whose directory carries the same values.
+    """
+    if not links:
+        links = [f"{i}$$$1" for i in legal_ids]
+    found, rank = [], 0
     for link in links:
         tokens = link.split("$")
         if not tokens[0]:
             continue
         legal = len(tokens) > 3 and tokens[3] == "1"
         rank += legal
-        guardians.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
-    return tuple(guardians)
+        found.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
+    return tuple(found)
+
+
+def _guardians(r: Request) -> tuple[Guardianship, ...]:
+    return guardians(r.values("ENTElevePersRelEleve"), r.values("ENTEleveAutoriteParentale"))

@@ -34,7 +34,6 @@ from hub.model import (
     Establishment,
     Group,
     GroupKind,
-    Guardianship,
     Membership,
     Person,
     PersonKind,
@@ -42,7 +41,7 @@ from hub.model import (
     TeachingAssignment,
 )
 from hub.sync import Feed
-from plugins.aaf.reader import BIRTH_DATE, UAI_LIKE, establishment_kind
+from plugins.aaf.reader import BIRTH_DATE, UAI_LIKE, establishment_kind, guardians
 from plugins.aaf.writer import HUB_SECTEUR, HUB_ZONE
 from plugins.ldap_directory.connection import close, connect, source_error
 
@@ -98,24 +97,6 @@ def birth_date(value: str, attribute: str) -> date | None:
         return date(int(year), int(month), int(day))
     except ValueError:
         raise Reject(f"{attribute} {value!r} is not a date (JJ/MM/AAAA)") from None
-
-
-def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...]:
-    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0.
-
-    Without it, ENTEleveAutoriteParentale lists the legal representatives (older feeds).
-    """
-    if not links:
-        links = [f"{i}$$$1" for i in legal_ids]
-    found, rank = [], 0
-    for link in links:
-        tokens = link.split("$")
-        if not tokens[0]:
-            continue
-        legal = len(tokens) > 3 and tokens[3] == "1"
-        rank += legal
-        found.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
-    return tuple(found)
 
 
 def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
