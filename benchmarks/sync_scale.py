@@ -191,7 +191,7 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     for size in args.sizes:
-        results[str(size)] = bench_size(size, args.databases, args.sources)
+        results.setdefault(str(size), {}).update(bench_size(size, args.databases, args.sources))
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results[str(size)], indent=2), flush=True)
 

@@ -32,18 +32,25 @@ from hub.store.tables import (
 )
 
 UPSERT_OPS = ("create", "update", "move", "restore")
+STATISTICS_REFRESH = 10_000  # changes after which PostgreSQL's statistics are refreshed in the same transaction
+DOMAIN_TABLES = (establishment, group, person, enrollment, group_membership, guardianship, teaching_assignment)
 PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_date", "email", "uai", "match_key",
                   "digest")
 ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "digest")
 
 
-def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, targets: list[str]) -> None:
+def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, targets: list[str],
+               changes: int) -> None:
     _apply_establishments(conn, run_id, now)
     _apply_groups(conn, run_id)
     _apply_people(conn, run_id, now)
     _apply_relations(conn, run_id)
     _apply_deletes(conn, run_id, now, grace_days)
     write_outbox(conn, run_id, targets, now)
+    if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH:
+        # autovacuum would analyze later; the next run (an incremental one, minutes away) needs the real row
+        # counts now, or PostgreSQL scans a million people to update a hundred (measured: 17 s instead of 4 s)
+        conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in DOMAIN_TABLES))
 
 
 def _ts(moment: datetime):

@@ -114,7 +114,8 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
 
         journal.update(run_id, status="applying")
         with engine.begin() as conn:
-            apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, targets=plugins.targets)
+            apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, targets=plugins.targets,
+                       changes=sum(report.plan.counts.values()))
             for row in missing_parents(conn, run_id):
                 journal.event(run_id, "warning", row.source_ref,
                               f"guardian {row.parent_key} is not known; the link is left out", key=row.person_key)
