@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from hub.errors import RecordError
 
@@ -59,13 +60,21 @@ def check_letter(digits: str) -> str:
 
 def validate_uai(value: str, *, record: str = "") -> str:
     """Return the canonical UAI or raise RecordError saying what is wrong."""
-    uai = (value or "").strip().upper()
+    uai, problem = _checked_uai(value or "")
+    if problem:
+        raise RecordError(record, problem)
+    return uai
+
+
+@lru_cache(maxsize=16384)  # a few thousand establishments, named in every record of a sync
+def _checked_uai(value: str) -> tuple[str, str]:
+    uai = value.strip().upper()
     if not UAI_PATTERN.match(uai):
-        raise RecordError(record, f"UAI {value!r} is not 7 digits and a letter")
+        return uai, f"UAI {value!r} is not 7 digits and a letter"
     expected = check_letter(uai[:7])
     if uai[7] != expected:
-        raise RecordError(record, f"UAI {uai} has check letter {uai[7]}, expected {expected}")
-    return uai
+        return uai, f"UAI {uai} has check letter {uai[7]}, expected {expected}"
+    return uai, ""
 
 
 def validate_ine(value: str, *, record: str = "") -> str:
