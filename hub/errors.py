@@ -26,10 +26,6 @@ class SourceError(HubError):
     """A source cannot be read as a whole (malformed file, lost connection): nothing is applied."""
 
 
-class SafetyError(HubError):
-    """A run was refused or held by a safety check; nothing was applied."""
-
-
 class LockedError(HubError):
     """Another process holds the lock of this job."""
 

@@ -102,7 +102,6 @@ class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     database_url: SecretStr = SecretStr("sqlite:///var/hub.db")
-    data_dir: Path = Path("var")
     timezone: str = "Europe/Paris"  # cron schedules and blackout dates are read in this zone
     lock_ttl_seconds: int = Field(4 * 3600, ge=1)
     plugins: PluginsSettings = PluginsSettings()

@@ -43,7 +43,6 @@ class HubEnv:
     def write_config(self, extra: str = "", enabled: tuple[str, ...] = ("aaf",)) -> None:
         enabled_list = ", ".join(f'"{name}"' for name in enabled)
         self.config.write_text(textwrap.dedent(f"""\
-            data_dir = "{self.root / 'var'}"
             [plugins]
             enabled = [{enabled_list}]
             [plugins.aaf]

@@ -72,11 +72,6 @@ def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
     ) for row in rows}
 
 
-def load_person(conn: Connection, key: str) -> Person | None:
-    """The stored person with this identity key, relations included, or None."""
-    return load_people(conn, [key]).get(key)
-
-
 def load_establishment(conn: Connection, uai: str) -> Establishment | None:
     row = conn.execute(select(establishment).where(establishment.c.uai == uai)).first()
     if row is None:

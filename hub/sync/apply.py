@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, exists, insert, literal, select, update
 
+from hub.model import PersonStatus
 from hub.store.tables import (
     UTCDateTime,
     enrollment,
@@ -103,12 +104,12 @@ def _apply_people(conn: Connection, run_id: int, now: datetime) -> None:
     joined = sp.join(pc, and_(pc.c.run_id == sp.c.run_id, pc.c.seq == sp.c.seq))
     conn.execute(insert(p).from_select(
         ["person_key", *PERSON_COLUMNS, "source", "status", "status_since", "created_at", "updated_at"],
-        select(sp.c.person_key, *(sp.c[c] for c in PERSON_COLUMNS), sp.c.source, literal("active"),
+        select(sp.c.person_key, *(sp.c[c] for c in PERSON_COLUMNS), sp.c.source, literal(PersonStatus.ACTIVE),
                _ts(now), _ts(now), _ts(now))
         .select_from(joined).where(sp.c.run_id == run_id, _planned(run_id, "person", ("create",))),
     ))
     conn.execute(
-        update(p).values(**{c: sp.c[c] for c in PERSON_COLUMNS}, source=sp.c.source, status="active",
+        update(p).values(**{c: sp.c[c] for c in PERSON_COLUMNS}, source=sp.c.source, status=PersonStatus.ACTIVE,
                          status_since=now, delete_after=None, updated_at=now)
         .where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op.in_(("update", "move", "restore")),
                pc.c.person_id == p.c.id, sp.c.run_id == run_id, sp.c.seq == pc.c.seq)
@@ -167,7 +168,8 @@ def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> list:
 def _apply_deletes(conn: Connection, run_id: int, now: datetime, grace_days: int) -> None:
     doomed = select(plan_change.c.person_id).where(_planned(run_id, "person", ("delete",)))
     conn.execute(update(person).where(person.c.id.in_(doomed)).values(
-        status="pending_deletion", status_since=now, delete_after=now + timedelta(days=grace_days), updated_at=now))
+        status=PersonStatus.PENDING_DELETION, status_since=now, delete_after=now + timedelta(days=grace_days),
+        updated_at=now))
 
 
 def write_outbox(conn: Connection, run_id: int, targets: list[str], now: datetime) -> None:

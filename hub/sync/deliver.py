@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, and_, exists, func, select, update
+from sqlalchemy import Connection, Engine, and_, exists, select, update
 
 from hub.errors import DeliveryError
 from hub.model import Change
@@ -122,10 +122,3 @@ def retry_dead(engine: Engine, ids: list[int] | None = None) -> int:
     with engine.begin() as conn:
         return conn.execute(update(outbox).where(condition).values(
             status="pending", attempts=0, next_attempt_at=now(), last_error=None)).rowcount
-
-
-def outbox_counts(engine: Engine) -> dict[tuple[str, str], int]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.target, outbox.c.status, func.count())
-                            .group_by(outbox.c.target, outbox.c.status)).all()
-    return {(t, s): n for t, s, n in rows}

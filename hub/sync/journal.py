@@ -68,9 +68,6 @@ class Journal:
                 run_id=run_id, level=level, record=(record or "")[:300], key=key or "", reason=reason,
                 created_at=now()))
 
-    def pending_events(self, run_id: int) -> list[dict]:
-        return list(self._events.get(run_id, []))
-
     def events(self, run_id: int) -> list:
         with self.engine.connect() as conn:
             return conn.execute(select(run_event).where(run_event.c.run_id == run_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, null, or_, select
 
+from hub.model import PersonStatus
 from hub.settings import Thresholds
 from hub.store.tables import (
     establishment,
@@ -104,11 +105,12 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
     sp, p = stage_person, person
     op = case(
         (p.c.id.is_(None), "create"),
-        (p.c.status != "active", "restore"),
+        (p.c.status != PersonStatus.ACTIVE, "restore"),
         (func.coalesce(p.c.uai, "") != func.coalesce(sp.c.uai, ""), "move"),
         else_="update",
     )
-    changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != "active", p.c.source != sp.c.source)
+    changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != PersonStatus.ACTIVE,
+                  p.c.source != sp.c.source)
     conn.execute(insert(plan_change).from_select(
         ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai"],
         select(literal(run_id), sp.c.source, literal("person"), op, sp.c.person_key, sp.c.seq, p.c.id, sp.c.uai,
@@ -127,7 +129,7 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: lis
     rejected = exists().where(sr.c.run_id == run_id, or_(sr.c.person_key == p.c.person_key,
                                                           sr.c.person_key == literal("jnt:") + p.c.jointure))
     gone = and_(or_(p.c.source.in_(complete_sources), named), ~mentioned)
-    scope = [p.c.status == "active", gone, ~rejected]
+    scope = [p.c.status == PersonStatus.ACTIVE, gone, ~rejected]
     if uai:
         scope.append(p.c.uai == uai)
     conn.execute(insert(plan_change).from_select(
@@ -154,7 +156,7 @@ def _counts_by_uai(conn: Connection, run_id: int) -> dict[str, dict[str, int]]:
 
 
 def populations(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(person.c.uai, func.count()).where(person.c.status == "active")
+    rows = conn.execute(select(person.c.uai, func.count()).where(person.c.status == PersonStatus.ACTIVE)
                         .group_by(person.c.uai)).all()
     return {uai: n for uai, n in rows if uai}
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, delete, insert, literal, or_, select
 
+from hub.model import PersonStatus
 from hub.settings import HubSettings
 from hub.store.tables import UTCDateTime, outbox, person, run
 from hub.sync.journal import Journal, now
@@ -34,7 +35,7 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
     with engine.begin() as conn:
         grace_ended = moment - timedelta(days=settings.sync.grace_days)
         expired = select(person.c.id, person.c.person_key).where(
-            person.c.status == "pending_deletion",
+            person.c.status == PersonStatus.PENDING_DELETION,
             or_(person.c.delete_after <= moment, person.c.status_since <= grace_ended))
         for target in targets:
             conn.execute(insert(outbox).from_select(

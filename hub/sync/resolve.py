@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, func, literal, select
 
+from hub.model import PersonStatus
 from hub.store.tables import establishment, person, stage_establishment, stage_person
 from hub.sync.journal import Journal
 from hub.sync.stage import STAGE_TABLES, Stager, remove_staged
@@ -133,7 +134,7 @@ def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str
         select(sp.c.seq, sp.c.source, sp.c.uai, sp.c.person_key, p.c.source.label("stored_source"),
                p.c.uai.label("stored_uai"))
         .join(p, p.c.person_key == sp.c.person_key)
-        .where(sp.c.run_id == run_id, p.c.source != sp.c.source, p.c.status == "active")
+        .where(sp.c.run_id == run_id, p.c.source != sp.c.source, p.c.status == PersonStatus.ACTIVE)
     ).all()
     lost = {row.seq for row in losers}
     for row in contested:
@@ -192,7 +193,7 @@ def _flag_homonyms(conn: Connection, run_id: int, journal: Journal) -> None:
     rows = conn.execute(
         select(sp.c.source_ref, sp.c.person_key, other.c.person_key.label("other_key"))
         .join(other, and_(other.c.match_key == sp.c.match_key, other.c.person_key != sp.c.person_key,
-                          other.c.status == literal("active")))
+                          other.c.status == literal(PersonStatus.ACTIVE)))
         .where(sp.c.run_id == run_id, sp.c.kind == "eleve", sp.c.birth_date.is_not(None), new)
     ).all()
     for row in rows:
@@ -216,11 +217,12 @@ def _recount(stager: Stager) -> None:
 def homonym_groups(conn: Connection, limit: int = 200) -> list[list]:
     """Active pupils sharing names and birth date under different keys, group by group."""
     p = person
-    shared = (select(p.c.match_key).where(p.c.status == "active", p.c.kind == "eleve", p.c.birth_date.is_not(None))
+    shared = (select(p.c.match_key)
+              .where(p.c.status == PersonStatus.ACTIVE, p.c.kind == "eleve", p.c.birth_date.is_not(None))
               .group_by(p.c.match_key).having(func.count() > 1).limit(limit).subquery())
     rows = conn.execute(select(p.c.match_key, p.c.person_key, p.c.last_name, p.c.first_name, p.c.birth_date,
                                p.c.uai, p.c.source).join(shared, shared.c.match_key == p.c.match_key)
-                        .where(p.c.status == "active").order_by(p.c.match_key, p.c.person_key)).all()
+                        .where(p.c.status == PersonStatus.ACTIVE).order_by(p.c.match_key, p.c.person_key)).all()
     groups: dict[str, list] = {}
     for row in rows:
         groups.setdefault(row.match_key, []).append(row)

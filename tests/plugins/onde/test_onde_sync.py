@@ -18,7 +18,6 @@ PERSONS = 300
 def configure(env: HubEnv) -> HubEnv:
     env.config.write_text(
         textwrap.dedent(f"""\
-        data_dir = "{env.root / "var"}"
         [plugins]
         enabled = ["onde"]
         [plugins.onde]
