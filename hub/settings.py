@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.errors import SettingsError
@@ -77,6 +77,12 @@ class JobSettings(Strict):
 
         cron_trigger(value)
         return value
+
+    @model_validator(mode="after")
+    def _sync_names_a_source(self) -> JobSettings:
+        if self.action == "sync" and not self.source:
+            raise ValueError('a sync job needs a source (a source name, or "all")')
+        return self
 
 
 class BlackoutSettings(Strict):

@@ -60,6 +60,13 @@ def test_bad_cron_in_settings_names_the_job(hub_cli_env, tmp_path):
         """))
     result = hub_cli_env(config, "jobs", expect=1)
     assert "setting jobs.0.cron" in result.output
+    config.write_text(textwrap.dedent("""
+        [[jobs]]
+        name = "x"
+        cron = "0 2 * * *"
+        action = "sync"
+        """))
+    assert "a sync job needs a source" in hub_cli_env(config, "jobs", expect=1).output
 
 
 def test_jobs_lists_next_runs_and_blackouts(sqlite_hub):
