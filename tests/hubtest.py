@@ -79,6 +79,18 @@ class HubEnv:
         finally:
             engine.dispose()
 
+    def stored_state(self) -> list:
+        """Everything a sync may change, to compare before and after a run that must apply nothing."""
+        return [
+            self.rows("select person_key, last_name, first_name, uai, status, digest from person order by person_key"),
+            self.rows("select uai, name, digest from establishment order by uai"),
+            self.scalar("select count(*) from enrollment"),
+            self.scalar("select count(*) from group_membership"),
+            self.scalar("select count(*) from guardianship"),
+            self.scalar("select count(*) from outbox"),
+            self.rows("select source, cursor from source_state order by source"),
+        ]
+
     def counts(self, run_id: int | None = None) -> dict:
         """The counts the journal holds for a run (default: the latest)."""
         value = self.scalar("select counts from run where id = coalesce(:r, (select max(id) from run))", r=run_id)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.errors import LockedError
 from hub.store.tables import job_lock
-from hub.sync.journal import _alive, now
+from hub.sync.journal import now, process_alive
 
 
 def holder_id() -> str:
@@ -60,4 +60,4 @@ def _stale(row, moment) -> bool:
     if row.expires_at <= moment:
         return True
     host, _, pid = row.holder.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))

@@ -79,14 +79,15 @@ class Journal:
             rows = conn.execute(select(run.c.id, run.c.pid).where(
                 run.c.action == action, run.c.source == source,
                 run.c.status.in_(("running", "applying")))).all()
-            dead = [r.id for r in rows if not _alive(r.pid)]
+            dead = [r.id for r in rows if not process_alive(r.pid)]
             if dead:
                 conn.execute(update(run).where(run.c.id.in_(dead)).values(
                     status="interrupted", finished_at=now(), message="the process died; nothing of it was applied"))
             return dead
 
 
-def _alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
+    """Whether a process of this machine still runs (shared by run journaling and job locks)."""
     if not pid:
         return False
     try:

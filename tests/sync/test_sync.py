@@ -11,18 +11,6 @@ from hub.demo import generate_academie
 PERSONS = 300
 
 
-def stored_state(env) -> list:
-    """Everything a sync may change, to compare before and after."""
-    return [
-        env.rows("select person_key, last_name, first_name, uai, status, digest from person order by person_key"),
-        env.rows("select uai, name, digest from establishment order by uai"),
-        env.scalar("select count(*) from enrollment"),
-        env.scalar("select count(*) from group_membership"),
-        env.scalar("select count(*) from guardianship"),
-        env.scalar("select count(*) from outbox"),
-    ]
-
-
 def pupils_by_uai(env) -> dict[str, list[str]]:
     """AAF ids of pupils, by the UAI of their establishment."""
     structures = {id_: attrs["ENTStructureUAI"][0] for id_, attrs in records(env.aaf_dir, "EtabEducNat")}
@@ -54,9 +42,9 @@ def test_demo_academie_lands_whole(synced):
 
 
 def test_same_input_twice_gives_an_empty_plan(synced):
-    before = stored_state(synced)
+    before = synced.stored_state()
     output = synced.run("sync", "aaf").output
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
     counts = synced.counts()
     assert not any(key.startswith(("person.", "establishment.")) for key in counts), counts
     assert "people" in output and "applied" in output
@@ -105,7 +93,7 @@ def test_bad_records_are_journaled_and_skipped(synced):
 
 
 def test_malformed_file_aborts_and_applies_nothing(synced):
-    before = stored_state(synced)
+    before = synced.stored_state()
     drop(synced.aaf_dir, "PersRelEleve", {records(synced.aaf_dir, "PersRelEleve")[0][0]})
     broken = sorted(synced.aaf_dir.glob("*_Eleve_*.xml"))[0]
     text = broken.read_text(encoding="iso-8859-15")
@@ -113,7 +101,7 @@ def test_malformed_file_aborts_and_applies_nothing(synced):
     result = synced.run("sync", "aaf", expect=1)
     assert broken.name in result.output and "malformed XML" in result.output
     assert "nothing was applied" in result.output
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
     assert synced.scalar("select status from run order by id desc limit 1") == "failed"
 
 
@@ -121,11 +109,11 @@ def test_big_deletion_is_held_until_forced(synced):
     uai, pupils = biggest_college(synced)
     gone = set(pupils[: len(pupils) // 4])
     drop(synced.aaf_dir, "Eleve", gone)
-    before = stored_state(synced)
+    before = synced.stored_state()
     result = synced.run("sync", "aaf", expect=3)
     assert f"held before applying: over the safety limits in {uai}" in result.output
     assert re.search(rf"{uai}\s*│\s*delete\s*│\s*{len(gone)}\s*│", result.output)  # the trips table
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
     synced.run("sync", "aaf", "--force")
     rows = synced.rows("select status, delete_after, status_since from person where person_key like 'ine:%' "
                        "and status <> 'active'")
@@ -135,7 +123,7 @@ def test_big_deletion_is_held_until_forced(synced):
 
 
 def test_a_shrunken_or_empty_source_is_refused(synced):
-    before = stored_state(synced)
+    before = synced.stored_state()
     for category in ("Eleve", "PersRelEleve"):  # the staff alone remain
         drop(synced.aaf_dir, category, {id_ for id_, _ in records(synced.aaf_dir, category)})
     result = synced.run("sync", "aaf", expect=3)
@@ -144,7 +132,7 @@ def test_a_shrunken_or_empty_source_is_refused(synced):
         drop(synced.aaf_dir, category, {id_ for id_, _ in records(synced.aaf_dir, category)})
     result = synced.run("sync", "aaf", "--force", expect=3)
     assert "yielded no records" in result.output
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
 
 
 def test_switches_limit_what_a_run_may_do(synced):

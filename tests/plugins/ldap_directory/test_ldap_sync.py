@@ -14,18 +14,6 @@ from plugins.aaf.hookimpl import hub_write_demo as write_aaf_demo
 NEW_PARENT = "49999999"
 
 
-def stored_state(env) -> list:
-    """Everything a sync may change, to compare before and after."""
-    return [
-        env.rows("select person_key, last_name, first_name, uai, status, digest from person order by person_key"),
-        env.rows("select uai, name, digest from establishment order by uai"),
-        env.scalar("select count(*) from enrollment"),
-        env.scalar("select count(*) from group_membership"),
-        env.scalar("select count(*) from guardianship"),
-        env.rows("select source, cursor from source_state"),
-    ]
-
-
 def plan_counts(env) -> dict:
     return {k: v for k, v in env.counts().items() if k.startswith(("person.", "establishment.")) and v}
 
@@ -88,14 +76,14 @@ def test_ldap_and_aaf_give_the_same_records(ldap_hub, academie, tmp_path):
 
 def test_a_second_read_plans_nothing(ldap_hub):
     ldap_hub.run("sync", "ldap")
-    before = stored_state(ldap_hub)
+    before = ldap_hub.stored_state()
     ldap_hub.run("sync", "ldap", "--full")
     assert plan_counts(ldap_hub) == {}
     assert last_run(ldap_hub).complete
     ldap_hub.run("sync", "ldap")  # incremental: nothing changed since the cursor
     assert plan_counts(ldap_hub) == {}
     assert not last_run(ldap_hub).complete
-    assert stored_state(ldap_hub) == before
+    assert ldap_hub.stored_state() == before
 
 
 def test_incremental_read_takes_only_the_changes(ldap_hub, changing_slapd, academie):
@@ -168,11 +156,11 @@ def test_wrong_password_is_refused_and_not_shown(slapd, tmp_path, sqlite_url):
 
 def test_server_down_is_a_clear_error(ldap_hub, changing_slapd):
     ldap_hub.run("sync", "ldap")
-    before = stored_state(ldap_hub)
+    before = ldap_hub.stored_state()
     changing_slapd.stop()
     result = ldap_hub.run("sync", "ldap", "--full", expect=1)
     assert f"cannot connect to LDAP server {changing_slapd.url} (Connection refused)" in result.output
-    assert stored_state(ldap_hub) == before
+    assert ldap_hub.stored_state() == before
     assert last_run(ldap_hub).status == "failed"
 
 
@@ -182,12 +170,12 @@ def test_size_limit_stops_the_run_and_applies_nothing(ldap_hub, changing_slapd, 
     changing_slapd.connection().modify(
         person_dn(changing_slapd, parent.jointure), {"sn": [("MODIFY_REPLACE", ["Changé"])]}
     )
-    before = stored_state(ldap_hub)
+    before = ldap_hub.stored_state()
     changing_slapd.restart(size_limit=50)  # the reader account is limited; the page size is 100
     result = ldap_hub.run("sync", "ldap", "--full", expect=1)
     assert "stopped reading people under dc=academie,dc=fr at its size limit for cn=reader" in result.output
     assert "nothing was applied" in result.output
-    assert stored_state(ldap_hub) == before  # the change read before the limit was rolled back
+    assert ldap_hub.stored_state() == before  # the change read before the limit was rolled back
     assert last_run(ldap_hub).status == "failed"
 
 

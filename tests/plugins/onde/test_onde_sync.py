@@ -48,16 +48,6 @@ def expected() -> dict:
             "links": sum(len(p.guardians) for p in pupils)}  # fmt: skip
 
 
-def stored_state(env: HubEnv) -> list:
-    return [
-        env.rows("select person_key, last_name, first_name, uai, status, digest from person order by person_key"),
-        env.rows("select uai, name, digest from establishment order by uai"),
-        env.scalar("select count(*) from enrollment"),
-        env.scalar("select count(*) from group_membership"),
-        env.scalar("select count(*) from guardianship"),
-    ]
-
-
 def edit(path, change) -> None:
     """Rewrite one export (Windows-1252, as the demo writes it); ``change(rows)`` edits the rows in place."""
     with path.open(encoding="cp1252", newline="") as f:
@@ -84,16 +74,16 @@ def test_the_ecoles_land_whole(synced):
 
 
 def test_same_exports_twice_give_an_empty_plan(synced):
-    before = stored_state(synced)
+    before = synced.stored_state()
     output = synced.run("sync", "onde").output
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
     counts = synced.counts()
     assert not any(key.startswith(("person.", "establishment.")) for key in counts), counts
     assert "applied" in output
 
 
 def test_a_file_without_a_mandatory_column_aborts_and_applies_nothing(synced):
-    before = stored_state(synced)
+    before = synced.stored_state()
     victim = sorted((synced.root / "onde").glob("*.csv"))[1]
 
     def drop_niveau(rows):
@@ -106,7 +96,7 @@ def test_a_file_without_a_mandatory_column_aborts_and_applies_nothing(synced):
     result = synced.run("sync", "onde", expect=1)
     assert victim.name in result.output and "Niveau" in result.output
     assert "nothing was applied" in result.output
-    assert stored_state(synced) == before
+    assert synced.stored_state() == before
     assert synced.scalar("select status from run order by id desc limit 1") == "failed"
 
 
