@@ -47,6 +47,11 @@ class PersonStatus(StrEnum):
     PENDING_DELETION = "pending_deletion"
 
 
+class NomenclatureKind(StrEnum):
+    MATIERE = "matiere"  # a subject (AAF MatiereEducNat)
+    MEF = "mef"  # a formation module, the grade a pupil follows (AAF MefEducNat)
+
+
 class GroupKind(StrEnum):
     DIVISION = "division"
     GROUPE = "groupe"
@@ -111,12 +116,17 @@ class Establishment:
     zone: str | None = None  # ZP/ZA of the collège network (ticket routing)
     territorial_unit: str | None = None
     groups: list[Group] = field(default_factory=list)
+    # A structure whose code is not a valid UAI (a replacement zone, a placeholder such as
+    # 0000000V): kept, with the people attached to it, and marked so targets can leave it out.
+    pseudo: bool = False
     source_ref: str = ""  # where the record came from, for error messages
 
     def digest(self) -> str:
         parts = [self.uai, self.name, self.kind, self.commune, self.secteur_college,
                  self.zone, self.territorial_unit]
         parts += sorted(f"{g.code}|{g.kind}|{g.label}" for g in self.groups)
+        if self.pseudo:
+            parts.append("pseudo")
         return _digest(parts)
 
 
@@ -148,9 +158,51 @@ class Guardianship:
 
 @dataclass(slots=True, frozen=True)
 class TeachingAssignment:
+    """A teacher's class or group, with the subject taught there when the source says it.
+
+    ``principal``: the teacher is the class's professeur principal (AAF ENTAuxEnsClassesPrincipal).
+    """
+
     uai: str
     group_code: str
     subject: str = ""
+    principal: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Function:
+    """What a staff member does in one establishment (AAF ENTPersonFonctions).
+
+    ``code`` is the national function code (ENS, DOC, DIR, EDU, ADF…), ``discipline``
+    the discipline code of a teacher's post when the source gives one. A person
+    working in several establishments has a function in each.
+    """
+
+    uai: str
+    code: str
+    label: str = ""
+    discipline: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Nomenclature:
+    """One entry of a national dictionary: a subject or a MEF (AAF MatiereEducNat, MefEducNat).
+
+    ``national_code``: the subject's BCN code (ENTMatiereRattach) or the MEF's MEFSTAT11;
+    ``niveau`` and ``filiere`` only for a MEF.
+    """
+
+    kind: NomenclatureKind
+    code: str
+    label: str
+    national_code: str = ""
+    niveau: str = ""
+    filiere: str = ""
+    source_ref: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.code}"
 
 
 @dataclass(slots=True)
@@ -169,6 +221,7 @@ class Person:
     memberships: tuple[Membership, ...] = ()
     guardians: tuple[Guardianship, ...] = ()
     assignments: tuple[TeachingAssignment, ...] = ()
+    functions: tuple[Function, ...] = ()
     source_ref: str = ""  # where the record came from, for error messages
 
     @property
@@ -183,7 +236,9 @@ class Person:
                  e and (e.school_year, e.uai, e.mef, e.niveau, e.division)]
         parts += sorted(f"m|{m.uai}|{m.code}|{m.kind}" for m in self.memberships)
         parts += sorted(f"g|{g.parent_key}|{g.rank}" for g in self.guardians)
-        parts += sorted(f"a|{a.uai}|{a.group_code}|{a.subject}" for a in self.assignments)
+        parts += sorted(f"a|{a.uai}|{a.group_code}|{a.subject}" + ("|P" if a.principal else "")
+                        for a in self.assignments)
+        parts += sorted(f"f|{f.uai}|{f.code}|{f.label}|{f.discipline}" for f in self.functions)
         return _digest(parts)
 
 
@@ -222,6 +277,19 @@ class PersonDeletion:
 @dataclass(slots=True)
 class Rejected:
     """A record the source could not read: journaled and skipped, the run goes on."""
+
+    source_ref: str
+    reason: str
+    key: str = ""
+
+
+@dataclass(slots=True)
+class Notice:
+    """Something the operator should know about a record the source did yield (kept, not skipped).
+
+    E.g. an unknown niveau left empty, an invalid e-mail left out, a child a parent
+    names that the école does not have. Journaled as a warning; the run goes on.
+    """
 
     source_ref: str
     reason: str

@@ -18,6 +18,13 @@ class Feed:
     ``complete``: the items are the source's whole current state (an AAF Complet, a
     full LDAP read), so stored people it does not mention are deleted. ``cursor``:
     an opaque value handed back as ``since`` next time (incremental sources).
+
+    Filled by the source as it reads (the core reads them once the items are exhausted):
+    ``records``, how many source records were read (AAF requests, LDAP entries, CSV
+    rows), when that differs from the number of items; ``notes``, one line each for
+    what the operator should know about the read as a whole ("1,204 modifications of
+    unmodelled attributes ignored (mobile: 800, …)", "files skipped: …"), journaled
+    as info events and shown after the run.
     """
 
     items: Iterable[Any]
@@ -25,3 +32,5 @@ class Feed:
     cursor: str | None = None
     description: str = ""
     details: dict = field(default_factory=dict)
+    records: int | None = None
+    notes: list[str] = field(default_factory=list)

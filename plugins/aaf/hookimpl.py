@@ -7,13 +7,13 @@ this module only binds them to the hooks and declares the settings.
 from __future__ import annotations
 
 import codecs
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import field_validator
 
 from hub.hookspecs import hookimpl
+from hub.sdet import current_school_year
 from hub.settings import Strict
 from plugins.aaf import reader, writer
 
@@ -34,12 +34,6 @@ class Settings(Strict):
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
         return value
-
-
-def current_school_year(today: date | None = None) -> int:
-    """The year the current school year started: from August on, this year."""
-    today = today or date.today()
-    return today.year if today.month >= 8 else today.year - 1
 
 
 @hookimpl

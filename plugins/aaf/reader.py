@@ -28,7 +28,6 @@ from hub.errors import SourceError
 from hub.model import (
     Enrollment,
     Establishment,
-    EstablishmentKind,
     Group,
     GroupKind,
     Guardianship,
@@ -40,15 +39,13 @@ from hub.model import (
     Rejected,
     TeachingAssignment,
 )
+from hub.sdet import BIRTH_DATE, HUB_SECTEUR, HUB_ZONE, TEACHING_FUNCTIONS, UAI_LIKE, establishment_kind, guardians
 from hub.sync import Feed
-from plugins.aaf.writer import FILE_TYPES, HUB_SECTEUR, HUB_ZONE
+from plugins.aaf.writer import FILE_TYPES
 
 FILE_NAME = re.compile(r"_(EtabEducNat|PersEducNat|PersRelEleve|Eleve)(?:_(\d+))?\.xml$")
 REQUEST_TAGS = ("addRequest", "modifyRequest", "deleteRequest")
 PERSON_CATEGORIES = ("Eleve", "PersRelEleve", "PersEducNat")
-TEACHING_FUNCTIONS = {"ENS", "DOC"}
-UAI_LIKE = re.compile(r"^[0-9]{7}[A-Z]$")
-BIRTH_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 # Delta modifications copied as they are: AAF attribute -> PersonPatch field
 PATCH_FIELDS = {
     "sn": "last_name",
@@ -177,22 +174,6 @@ def read_request(elem, file_name: str) -> Request:
                     unsupported.append(f"{attr.get('operation')} {name}")
     ref = f"{file_name}:{elem.sourceline} {category or '?'} {identifier or '?'}"
     return Request(elem.tag, category, identifier, ref, attributes, unsupported)
-
-
-def establishment_kind(type_struct: str) -> EstablishmentKind:
-    """ENTStructureTypeStruct (COLLEGE, LYCEE PROFESSIONNEL, ECOLE ELEMENTAIRE…) as a kind."""
-    t = " ".join(type_struct.upper().replace("É", "E").split())
-    if t.startswith(("COLLEGE", "CLG")):
-        return EstablishmentKind.COLLEGE
-    if t in ("LP", "LYP") or t.startswith("LYCEE PROF"):
-        return EstablishmentKind.LYCEE_PRO
-    if t.startswith(("LYCEE", "LPO", "LGT", "LG ", "LT ")) or t in ("LG", "LT", "LYC"):
-        return EstablishmentKind.LYCEE
-    if t.startswith(("ECOLE", "EEPU", "EMPU", "EPPU")):
-        return EstablishmentKind.ECOLE
-    if t.startswith("EREA"):
-        return EstablishmentKind.EREA
-    return EstablishmentKind.OTHER
 
 
 def read_feed(directory: Path, *, mode: str, since: str | None, school_year: int) -> Feed:
@@ -398,25 +379,6 @@ def _birth_date(r: Request) -> date | None:
 
 def _memberships(keyed: list[tuple[str, str, str]], kind: GroupKind) -> tuple[Membership, ...]:
     return tuple(Membership(uai, code, kind) for uai, code, _ in keyed)
-
-
-def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...]:
-    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0.
-
-    Without it, ENTEleveAutoriteParentale lists the legal representatives (older feeds).
-    Shared with the LDAP source, whose directory carries the same values.
-    """
-    if not links:
-        links = [f"{i}$$$1" for i in legal_ids]
-    found, rank = [], 0
-    for link in links:
-        tokens = link.split("$")
-        if not tokens[0]:
-            continue
-        legal = len(tokens) > 3 and tokens[3] == "1"
-        rank += legal
-        found.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
-    return tuple(found)
 
 
 def _guardians(r: Request) -> tuple[Guardianship, ...]:

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from hub.demo import Academie
 from hub.demo_vocabulary import DISCIPLINES
 from hub.model import Establishment, EstablishmentKind, GroupKind, Person, PersonKind
+from hub.sdet import HUB_SECTEUR, HUB_ZONE
 
 DEFAULT_ENCODING = "ISO-8859-15"
 FILE_TYPES = ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")  # also the import order
@@ -36,8 +37,6 @@ STRUCTURE_TYPES = {
 }
 # Functions given to non-teaching staff, in order, per establishment (the model has no role field)
 STAFF_FUNCTIONS = (("DIR", "DIRECTION"), ("EDU", "EDUCATION"), ("AED", "ASSISTANT D'EDUCATION"), ("ADF", "GESTION"))
-# Hub attributes that AAF lacks, written so the demo round-trips; a real AAF file does not have them
-HUB_SECTEUR, HUB_ZONE = "HubSecteurCollege", "HubZone"
 
 Attributes = Mapping[str, str | Sequence[str] | None]
 RequestSpec = tuple[str, str, str | None, Attributes | None]  # (operation, category, id, attributes)

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hub.hookspecs import hookimpl
+from hub.sdet import current_school_year
 from hub.settings import Strict
-from plugins.aaf.hookimpl import current_school_year
 from plugins.ldap_directory import ldif, reader
 
 DEFAULT_DEMO_DIR = Path("var/demo/ldap")

@@ -18,7 +18,8 @@ from ldap3.utils.dn import escape_rdn
 
 from hub.demo import Academie
 from hub.model import Establishment, EstablishmentKind, GroupKind, Person, PersonKind
-from plugins.aaf.writer import HUB_SECTEUR, HUB_ZONE, STAFF_FUNCTIONS, STRUCTURE_TYPES
+from hub.sdet import HUB_SECTEUR, HUB_ZONE
+from plugins.aaf.writer import STAFF_FUNCTIONS, STRUCTURE_TYPES
 from plugins.ldap_directory.reader import DEFAULT_ATTRIBUTES
 
 LINE_WIDTH = 76

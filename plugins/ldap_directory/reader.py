@@ -40,9 +40,8 @@ from hub.model import (
     Rejected,
     TeachingAssignment,
 )
+from hub.sdet import BIRTH_DATE, HUB_SECTEUR, HUB_ZONE, UAI_LIKE, establishment_kind, guardians, person_kind
 from hub.sync import Feed
-from plugins.aaf.reader import BIRTH_DATE, UAI_LIKE, establishment_kind, guardians
-from plugins.aaf.writer import HUB_SECTEUR, HUB_ZONE
 from plugins.ldap_directory.connection import close, connect, source_error
 
 PERSON_ATTRIBUTES = (
@@ -59,28 +58,12 @@ TIMESTAMP = "modifyTimestamp"
 # The SDET names, read as they are unless the settings map them to the server's own names
 DEFAULT_ATTRIBUTES = {name: name for name in (*PERSON_ATTRIBUTES, *STRUCTURE_ATTRIBUTES, TIMESTAMP)}
 
-# ENTPersonProfils (SDET v5 National_XXX, or the v3 National_1..7) -> kind
-PROFILE_KINDS = {
-    "ELV": PersonKind.ELEVE, "TUT": PersonKind.PARENT, "ENS": PersonKind.ENSEIGNANT, "DOC": PersonKind.ENSEIGNANT,
-    "DIR": PersonKind.PERSONNEL, "EVS": PersonKind.PERSONNEL, "ETA": PersonKind.PERSONNEL,
-    "ACA": PersonKind.PERSONNEL, "COL": PersonKind.PERSONNEL,
-    "1": PersonKind.ELEVE, "2": PersonKind.PARENT, "3": PersonKind.ENSEIGNANT, "4": PersonKind.PERSONNEL,
-    "5": PersonKind.PERSONNEL, "6": PersonKind.PERSONNEL, "7": PersonKind.PERSONNEL,
-}  # fmt: skip
-# When an entry carries several profiles, the first kind here wins
-KIND_PRECEDENCE = (PersonKind.ELEVE, PersonKind.ENSEIGNANT, PersonKind.PERSONNEL, PersonKind.PARENT)
 GENERALIZED_TIME = re.compile(r"^\d{14}(?:[.,]\d{1,6})?Z$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
 class Reject(Exception):
     """An entry the reader cannot turn into an item; becomes `Rejected`."""
-
-
-def person_kind(profiles: Iterable[str]) -> PersonKind | None:
-    """The kind an ENTPersonProfils list stands for (``National_ENS`` → enseignant), None if none is known."""
-    kinds = {PROFILE_KINDS.get(p.strip().upper().removeprefix("NATIONAL_")) for p in profiles}
-    return next((k for k in KIND_PRECEDENCE if k in kinds), None)
 
 
 def birth_date(value: str, attribute: str) -> date | None:

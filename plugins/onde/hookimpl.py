@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from hub.hookspecs import hookimpl
+from hub.sdet import current_school_year
 from hub.settings import Strict
-from plugins.aaf.hookimpl import current_school_year
 from plugins.onde import columns, reader, writer
 
 

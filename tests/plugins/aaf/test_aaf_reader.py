@@ -14,9 +14,10 @@ from aaf_files import read
 from hub.demo import generate_academie
 from hub.errors import SourceError
 from hub.model import Establishment, EstablishmentKind, Person, PersonKind, Rejected
+from hub.sdet import current_school_year
 from hub.sync.stage import normalize_establishment, normalize_person
 from plugins.aaf import writer
-from plugins.aaf.hookimpl import Settings, current_school_year, hub_read_directory, hub_write_demo
+from plugins.aaf.hookimpl import Settings, hub_read_directory, hub_write_demo
 
 PUPIL = {"sn": "Dupont", "givenName": "Léa", "ENTPersonStructRattach": "10151000", "ENTEleveClasses": "10151000$6A"}
 SCHOOL = {"ENTStructureUAI": "0151000F", "ENTStructureNomCourant": "Collège Jules Ferry",

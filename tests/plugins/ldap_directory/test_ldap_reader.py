@@ -15,9 +15,10 @@ from slapd import Slapd
 
 from hub.errors import SourceError
 from hub.model import Establishment, Guardianship, Person, PersonKind, Rejected
+from hub.sdet import guardians, person_kind
 from plugins.ldap_directory.connection import source_error
 from plugins.ldap_directory.hookimpl import Settings, hub_read_directory, hub_write_demo
-from plugins.ldap_directory.reader import Reject, birth_date, guardians, person_kind
+from plugins.ldap_directory.reader import Reject, birth_date
 
 
 def settings_for(server, **changes) -> Settings:

@@ -1,0 +1,82 @@
+"""The SDET/AAF vocabulary every directory source shares: value formats, codes and their meaning.
+
+The AAF files and the académie LDAP carry the same attributes (SDET names) with
+the same packed values (``structKey$code``, ``id$lien$financier$légal$…``,
+``structKey$fonction$libellé$discipline$libellé``); each source reads its own
+transport, and this module says what the values mean.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from hub.model import EstablishmentKind, Guardianship, PersonKind
+
+UAI_LIKE = re.compile(r"^[0-9]{7}[A-Z]$")
+BIRTH_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+# ENTPersonFonctions codes that make a member of staff a teacher (GAR profile National_ENS / National_DOC)
+TEACHING_FUNCTIONS = {"ENS", "DOC"}
+# Hub attributes that AAF lacks, written by the demo so it round-trips; a real AAF file does not have them
+HUB_SECTEUR, HUB_ZONE = "HubSecteurCollege", "HubZone"
+
+# ENTPersonProfils (SDET v5 National_XXX, or the v3 National_1..7) -> kind
+PROFILE_KINDS = {
+    "ELV": PersonKind.ELEVE, "TUT": PersonKind.PARENT, "ENS": PersonKind.ENSEIGNANT, "DOC": PersonKind.ENSEIGNANT,
+    "DIR": PersonKind.PERSONNEL, "EVS": PersonKind.PERSONNEL, "ETA": PersonKind.PERSONNEL,
+    "ACA": PersonKind.PERSONNEL, "COL": PersonKind.PERSONNEL,
+    "1": PersonKind.ELEVE, "2": PersonKind.PARENT, "3": PersonKind.ENSEIGNANT, "4": PersonKind.PERSONNEL,
+    "5": PersonKind.PERSONNEL, "6": PersonKind.PERSONNEL, "7": PersonKind.PERSONNEL,
+}  # fmt: skip
+# When an entry carries several profiles, the first kind here wins
+KIND_PRECEDENCE = (PersonKind.ELEVE, PersonKind.ENSEIGNANT, PersonKind.PERSONNEL, PersonKind.PARENT)
+
+
+def current_school_year(today: date | None = None) -> int:
+    """The year the current school year started: from August on, this year."""
+    today = today or date.today()
+    return today.year if today.month >= 8 else today.year - 1
+
+
+def person_kind(profiles: Iterable[str]) -> PersonKind | None:
+    """The kind an ENTPersonProfils list stands for (``National_ENS`` → enseignant), None if none is known."""
+    kinds = {PROFILE_KINDS.get(p.strip().upper().removeprefix("NATIONAL_")) for p in profiles}
+    return next((k for k in KIND_PRECEDENCE if k in kinds), None)
+
+
+def establishment_kind(type_struct: str) -> EstablishmentKind:
+    """ENTStructureTypeStruct (COLLEGE, LYCEE PROFESSIONNEL, ECOLE ELEMENTAIRE…) as a kind."""
+    t = " ".join(type_struct.upper().replace("É", "E").split())
+    if t.startswith(("COLLEGE", "CLG")):
+        return EstablishmentKind.COLLEGE
+    if t in ("LP", "LYP") or t.startswith("LYCEE PROF"):
+        return EstablishmentKind.LYCEE_PRO
+    if t.startswith(("LYCEE", "LPO", "LGT", "LG ", "LT ")) or t in ("LG", "LT", "LYC"):
+        return EstablishmentKind.LYCEE
+    if t.startswith(("ECOLE", "EEPU", "EMPU", "EPPU")):
+        return EstablishmentKind.ECOLE
+    if t.startswith("EREA"):
+        return EstablishmentKind.EREA
+    return EstablishmentKind.OTHER
+
+
+def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...]:
+    """ENTElevePersRelEleve ``id$lien$financier$légal$contact$paiement``: legal ones ranked 1, 2…, others 0.
+
+    Without it, ENTEleveAutoriteParentale lists the legal representatives (older feeds).
+    Shared with the LDAP source, whose directory carries the same values.
+    """
+    if not links:
+        links = [f"{i}$$$1" for i in legal_ids]
+    found, rank = [], 0
+    for link in links:
+        tokens = link.split("$")
+        if not tokens[0]:
+            continue
+        legal = len(tokens) > 3 and tokens[3] == "1"
+        rank += legal
+        found.append(Guardianship(f"jnt:{tokens[0]}", rank if legal else 0))
+    return tuple(found)
+
+
