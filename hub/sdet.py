@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
-from hub.model import EstablishmentKind, Guardianship, PersonKind
+from hub.model import EstablishmentKind, Function, Guardianship, PersonKind, TeachingAssignment
 
 UAI_LIKE = re.compile(r"^[0-9]{7}[A-Z]$")
 BIRTH_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
@@ -80,3 +80,50 @@ def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...
     return tuple(found)
 
 
+
+
+# (UAI, code, subject) as read from a ``structKey$code[$subject]`` value, the structure key resolved
+Keyed = tuple[str, str, str]
+
+
+def functions(values: Iterable[str], resolve) -> tuple[Function, ...]:
+    """ENTPersonFonctions ``structKey$code$libellé$discipline$libellé``, one Function per value.
+
+    ``resolve(structKey)`` returns the UAI (or raises the source's own reject error).
+    A value with no function code is skipped; repeats are kept once.
+    """
+    found = []
+    for value in values:
+        tokens = value.split("$")
+        if len(tokens) < 2 or not tokens[0] or not tokens[1].strip():
+            continue
+        code = tokens[1].strip().upper()
+        label = tokens[2].strip() if len(tokens) > 2 else ""
+        discipline = tokens[3].strip() if len(tokens) > 3 else ""
+        found.append(Function(resolve(tokens[0]), code, label, discipline))
+    return tuple(dict.fromkeys(found))
+
+
+def staff_kind(functions_: Iterable[Function]) -> PersonKind:
+    """A teacher when one of the functions is a teaching one (ENS, DOC), other staff otherwise."""
+    return PersonKind.ENSEIGNANT if any(f.code in TEACHING_FUNCTIONS for f in functions_) else PersonKind.PERSONNEL
+
+
+def teaching_assignments(with_subjects: Iterable[Keyed], without_subjects: Iterable[Keyed] = (),
+                         principal_of: Iterable[Keyed] = ()) -> tuple[TeachingAssignment, ...]:
+    """A teacher's classes and groups, from the attributes that carry them.
+
+    ``with_subjects``: ENTAuxEnsClassesMatieres / ENTAuxEnsGroupesMatieres; ``without_subjects``:
+    ENTAuxEnsClasses / ENTAuxEnsGroupes (kept only for a class or group no subject names);
+    ``principal_of``: ENTAuxEnsClassesPrincipal, which marks the assignments to that class
+    (and adds one without subject when the teacher has none there).
+    """
+    principal = {(uai, code) for uai, code, _ in principal_of}
+    found = [TeachingAssignment(uai, code, subject, (uai, code) in principal) for uai, code, subject in with_subjects]
+    taught = {(a.uai, a.group_code) for a in found}
+    for uai, code, _ in without_subjects:
+        if (uai, code) not in taught:
+            taught.add((uai, code))
+            found.append(TeachingAssignment(uai, code, "", (uai, code) in principal))
+    found += [TeachingAssignment(uai, code, "", True) for uai, code in sorted(principal - taught)]
+    return tuple(dict.fromkeys(found))
