@@ -125,7 +125,7 @@ def sync_command(sources, all_sources, dry_run, force, uai, full, no_create, no_
                               uai=uai and validate_uai(uai, record="--uai"), on_progress=on_progress)
         report = sync(h.engine, h.settings, h.plugins, options)
     _print_sync_report(h, report)
-    if report.status in ("held", "refused"):
+    if report.status in ("held", "refused") or report.would_stop:
         raise SystemExit(EXIT_HELD)
 
 
@@ -160,23 +160,33 @@ def _print_sync_report(h: Hub, report) -> None:
         table.add_row("people", *(f"{plan.count('person', op):,}" for op in PERSON_OPS))
         table.add_row("establishments", f"{plan.count('establishment', 'create'):,}",
                       f"{plan.count('establishment', 'update'):,}", "", "", "")
+        if plan.count("nomenclature", "create") or plan.count("nomenclature", "update"):
+            table.add_row("subjects and MEFs", f"{plan.count('nomenclature', 'create'):,}",
+                          f"{plan.count('nomenclature', 'update'):,}", "", "", "")
         if len(report.staged) > 1:
             for source, counts in sorted(plan.by_source.items()):
                 table.add_row(f"people from {source}", *(f"{counts.get(f'person.{op}', 0):,}" for op in PERSON_OPS))
     console.print(table)
     for source, staged in report.staged.items():
         superseded = f", {staged.superseded:,} superseded by another source" if staged.superseded else ""
+        notices = f", {staged.notices:,} kept with a warning" if staged.notices else ""
         console.print(f"{source}: read {staged.records_read:,} records: {staged.persons:,} people, "
-                      f"{staged.establishments:,} establishments, {staged.rejected:,} rejected{superseded}")
+                      f"{staged.establishments:,} establishments, {staged.rejected:,} rejected{notices}{superseded}")
+        for note in report.feeds[source].notes:
+            console.print(f"  {escape(note)}", highlight=False, soft_wrap=True)
     if report.seconds:
         console.print(f"done in {report.seconds:.1f} s")
     if plan and plan.skipped:
         console.print("left out by switches: " + ", ".join(f"{op} {n:,}" for op, n in plan.skipped.items()))
     if report.trips:
-        trips = Table("establishment", "measure", "count", "of", "ratio", "limit", title="over the safety limits")
-        for t in report.trips:
-            trips.add_row(t.uai, t.measure, str(t.count), str(t.population), f"{t.ratio:.0%}", f"{t.limit:.0%}")
+        trips = Table("establishment", "people", "measure", "count", "of", "ratio", "limit",
+                      title="over the safety limits")
+        for t in report.trips[:20]:
+            trips.add_row("(all)" if t.uai == "*" else t.uai, t.kind, t.measure, str(t.count), str(t.population),
+                          f"{t.ratio:.0%}", f"{t.limit:.0%}")
         console.print(trips)
+        if len(report.trips) > 20:
+            console.print(f"… {len(report.trips) - 20} more in `hub journal show {report.run_id}`")
     from hub.sync.journal import Journal
 
     events = Journal(h.engine).events(report.run_id)
@@ -205,12 +215,11 @@ def _print_sync_report(h: Hub, report) -> None:
 @click.option("--limit", type=int, help="try at most this many changes")
 def deliver_command(targets, limit):
     """Send pending outbox changes to the targets."""
-    from hub.store import locks
     from hub.sync.deliver import deliver
 
     h = ready_hub()
-    with locks.hold(h.engine, "deliver", h.settings.lock_ttl_seconds):
-        report = deliver(h.engine, h.plugins, h.settings.delivery, targets=list(targets) or None, limit=limit)
+    report = deliver(h.engine, h.plugins, h.settings.delivery, lock_ttl_seconds=h.settings.lock_ttl_seconds,
+                     targets=list(targets) or None, limit=limit)
     table = Table("target", "delivered", "to retry", "dead")
     for target in sorted(set(report.delivered) | set(report.failed) | set(report.dead)):
         table.add_row(target, str(report.delivered.get(target, 0)), str(report.failed.get(target, 0)),
@@ -312,22 +321,77 @@ def doctor():
 
 @doctor.command("duplicates")
 def doctor_duplicates():
-    """Pupils who may be one child under two INEs, and INEs that came back with another child."""
-    from hub.sync.resolve import homonym_groups, recent_conflicts
+    """People who may be one person under two keys, and the identity conflicts syncs journaled."""
+    from hub.doctor import duplicate_groups, recent_conflicts
 
     with ready_hub().engine.connect() as conn:
-        groups, conflicts = homonym_groups(conn), recent_conflicts(conn)
-    table = Table("key", "last name", "first name", "born", "uai", "source", title="same names and birth date")
+        groups, conflicts = duplicate_groups(conn), recent_conflicts(conn)
+    table = Table("why", "key", "kind", "last name", "first name", "born", "e-mail", "uai", "source",
+                  title="possible duplicates (confirm with hub doctor link KEEP OTHER)")
     for group in groups:
-        for row in group:
-            table.add_row(row.person_key, row.last_name, row.first_name, f"{row.birth_date}", row.uai or "",
-                          row.source)
+        for row in group.people:
+            table.add_row(group.reason, row.person_key, row.kind, row.last_name, row.first_name,
+                          f"{row.birth_date or ''}", row.email or "", row.uai or "", row.source)
         table.add_section()
     console.print(table)
     for event in conflicts:
         console.print(f"conflict {event.created_at:%Y-%m-%d} {escape(event.record)}: {escape(event.reason)}",
                       highlight=False, soft_wrap=True)
     console.print(f"{len(groups)} group(s) of possible duplicates, {len(conflicts)} recent conflict(s)")
+
+
+@doctor.command("link")
+@click.argument("keep")
+@click.argument("other")
+@click.option("--reason", default="", help="why they are one person (journaled)")
+def doctor_link(keep, other, reason):
+    """Confirm that OTHER is the same person as KEEP: OTHER's key becomes KEEP's alias, OTHER is deleted."""
+    from hub.doctor import link_people
+
+    h = ready_hub()
+    run_id = link_people(h.engine, keep, other, by=getpass.getuser(), reason=reason, targets=h.plugins.targets)
+    console.print(f"{other} is now {keep}: later records under {other} update {keep}; journal run {run_id}",
+                  highlight=False)
+
+
+# --- locks --------------------------------------------------------------------------------
+
+
+@cli.group("locks", invoke_without_command=True)
+@click.pass_context
+@with_appcontext
+def locks_command(ctx):
+    """Locks held by running jobs (sync, deliver, scheduled jobs), with their holders."""
+    if ctx.invoked_subcommand:
+        return
+    from hub.store.locks import held_locks
+
+    table = Table("lock", "holder", "since (UTC)", "expires (UTC)", "holder alive")
+    liveness = {True: "yes", False: "no (dead)", None: "? (other host)"}
+    for row, alive in held_locks(ready_hub().engine):
+        table.add_row(row.name, row.holder, f"{row.acquired_at:%Y-%m-%d %H:%M:%S}",
+                      f"{row.expires_at:%Y-%m-%d %H:%M:%S}", liveness[alive])
+    console.print(table if table.rows else "no lock is held")
+
+
+@locks_command.command("release")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="release it even though its holder still runs")
+def locks_release(name, force):
+    """Free lock NAME (journaled); a lock whose holder still runs needs --force."""
+    from hub.store.locks import held_locks, release
+    from hub.sync.journal import Journal
+
+    h = ready_hub()
+    alive = next((alive for row, alive in held_locks(h.engine) if row.name == name), None)
+    if alive and not force:
+        raise HubError(f"the holder of {name} is still running: stop it, or release with --force")
+    holder = release(h.engine, name)
+    journal = Journal(h.engine)
+    run_id = journal.start("unlock", source=name, trigger=f"cli:{getpass.getuser()}")
+    journal.event(run_id, "info", name, f"lock held by {holder} released by {getpass.getuser()}")
+    journal.finish(run_id, "applied", counts={"lock.release": 1})
+    console.print(f"released {name} (was held by {holder})", highlight=False)
 
 
 # --- scheduler --------------------------------------------------------------------------

@@ -27,10 +27,17 @@ hookimpl = pluggy.HookimplMarker("hub")
 def hub_read_directory(settings, since, uai):
     """Read the directory and return a ``hub.sync.Feed``.
 
-    ``feed.items`` is an iterator streaming ``model.Establishment``, ``model.Person``,
-    ``model.PersonPatch``, ``model.PersonDeletion`` and ``model.Rejected`` items:
-    never the whole directory in memory. Establishments should come before the
-    people attached to them. ``feed.complete`` says the items are a full snapshot,
+    ``feed.items`` is an iterator streaming ``model.Establishment``, ``model.Nomenclature``,
+    ``model.Person``, ``model.PersonPatch``, ``model.PersonDeletion``, ``model.Rejected``
+    (a record left out) and ``model.Notice`` (a record kept, with a warning) items:
+    never the whole directory in memory. Establishments (and the nomenclatures) should
+    come before the people attached to them; a structure whose code is not a valid UAI
+    is yielded with ``pseudo=True`` and people may then name its code where a UAI goes.
+    A pupil is keyed by INE, else by ``jointure``: a source without INEs gives each
+    pupil a stable jointure of its own, and the core recognises the pupil when a
+    record later brings the INE with that jointure. ``feed.records`` and ``feed.notes``
+    (counts and one-line remarks about the read as a whole) are read once the items
+    are exhausted. ``feed.complete`` says the items are a full snapshot,
     so stored people the feed does not mention are deleted (softly). ``since`` is
     the cursor the source returned last time (``feed.cursor``, read once the items
     are exhausted, so a source may set it as it goes), or None for a full read.

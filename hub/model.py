@@ -204,6 +204,9 @@ class Nomenclature:
     def key(self) -> str:
         return f"{self.kind}:{self.code}"
 
+    def digest(self) -> str:
+        return _digest([self.kind, self.code, self.label, self.national_code, self.niveau, self.filiere])
+
 
 @dataclass(slots=True)
 class Person:

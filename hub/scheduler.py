@@ -18,11 +18,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, insert, select
 
+from hub.clock import now
 from hub.errors import HubError
 from hub.settings import BlackoutSettings, HubSettings, JobSettings
 from hub.store import locks
 from hub.store.tables import blackout_lift
-from hub.sync.journal import Journal, now
+from hub.sync.journal import Journal
 
 log = logging.getLogger("hub.scheduler")
 
@@ -130,7 +131,8 @@ def run_job(hub, job: JobSettings, trigger: str) -> str:
             report = sync(engine, settings, hub.plugins, options)
             return f"sync {options.label}: {report.status} {report.message}".strip()
         if job.action == "deliver":
-            report = deliver(engine, hub.plugins, settings.delivery, trigger=trigger)
+            report = deliver(engine, hub.plugins, settings.delivery, lock_ttl_seconds=settings.lock_ttl_seconds,
+                             trigger=trigger)
             return f"deliver: {sum(report.delivered.values())} delivered, {sum(report.dead.values())} dead"
         report = purge(engine, settings, hub.plugins.targets, trigger=trigger)
         return f"purge: {report.persons} people, {report.runs} runs, {report.outbox_rows} outbox rows"

@@ -18,6 +18,15 @@ UAI_LIKE = re.compile(r"^[0-9]{7}[A-Z]$")
 BIRTH_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 # ENTPersonFonctions codes that make a member of staff a teacher (GAR profile National_ENS / National_DOC)
 TEACHING_FUNCTIONS = {"ENS", "DOC"}
+# ENTStructureTypeStruct written for each kind (establishment_kind reads these and the other spellings back)
+STRUCTURE_TYPES = {
+    EstablishmentKind.ECOLE: "ECOLE PRIMAIRE",
+    EstablishmentKind.COLLEGE: "COLLEGE",
+    EstablishmentKind.LYCEE: "LYCEE",
+    EstablishmentKind.LYCEE_PRO: "LYCEE PROFESSIONNEL",
+    EstablishmentKind.EREA: "EREA",
+    EstablishmentKind.OTHER: "AUTRE",
+}
 # Hub attributes that AAF lacks, written by the demo so it round-trips; a real AAF file does not have them
 HUB_SECTEUR, HUB_ZONE = "HubSecteurCollege", "HubZone"
 
@@ -82,6 +91,7 @@ def guardians(links: list[str], legal_ids: list[str]) -> tuple[Guardianship, ...
 
 
 
+NONE = "-"
 # (UAI, code, subject) as read from a ``structKey$code[$subject]`` value, the structure key resolved
 Keyed = tuple[str, str, str]
 
@@ -90,16 +100,19 @@ def functions(values: Iterable[str], resolve) -> tuple[Function, ...]:
     """ENTPersonFonctions ``structKey$code$libellé$discipline$libellé``, one Function per value.
 
     ``resolve(structKey)`` returns the UAI (or raises the source's own reject error).
-    A value with no function code is skipped; repeats are kept once.
+    A value with no function code (empty or ``-``, as ESCO directories write it) is skipped;
+    repeats are kept once.
     """
     found = []
     for value in values:
         tokens = value.split("$")
-        if len(tokens) < 2 or not tokens[0] or not tokens[1].strip():
+        tokens = [t.strip() for t in tokens]
+        tokens = [("" if t == NONE else t) for t in tokens]  # "-" stands for nothing: `…$-$SANS OBJET$-$SANS OBJET`
+        if len(tokens) < 2 or not tokens[0] or not tokens[1]:
             continue
-        code = tokens[1].strip().upper()
-        label = tokens[2].strip() if len(tokens) > 2 else ""
-        discipline = tokens[3].strip() if len(tokens) > 3 else ""
+        code = tokens[1].upper()
+        label = tokens[2] if len(tokens) > 2 else ""
+        discipline = tokens[3] if len(tokens) > 3 else ""
         found.append(Function(resolve(tokens[0]), code, label, discipline))
     return tuple(dict.fromkeys(found))
 

@@ -30,12 +30,14 @@ class Strict(BaseModel):
 
 
 class Thresholds(Strict):
-    """Safety limits, per establishment unless said otherwise; a run beyond them is held."""
+    """Safety limits, per establishment (parents counted in each of their children's) and, for deletions, per kind
+    of person over the whole directory; a run beyond them is held."""
 
     delete_ratio: float = Field(0.10, ge=0, le=1)
     update_ratio: float = Field(0.75, ge=0, le=1)
     move_ratio: float = Field(0.30, ge=0, le=1)
-    min_population: int = Field(20, ge=0, description="establishments smaller than this are not checked")
+    floor: int = Field(5, ge=0, description="a share over its limit holds the run only when it concerns more "
+                       "people than this (so one pupil leaving a class of eight is not a mass deletion)")
     min_records_ratio: float = Field(
         0.5, ge=0, le=1, description="a full read with fewer records than this share of the last one is refused"
     )

@@ -14,9 +14,9 @@ from datetime import timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub.clock import now, process_alive
 from hub.errors import LockedError
 from hub.store.tables import job_lock
-from hub.sync.journal import now, process_alive
 
 
 def holder_id() -> str:
@@ -57,7 +57,28 @@ def acquire(engine: Engine, name: str, me: str, ttl_seconds: int) -> None:
 
 
 def _stale(row, moment) -> bool:
-    if row.expires_at <= moment:
-        return True
-    host, _, pid = row.holder.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+    return row.expires_at <= moment or holder_alive(row.holder) is False
+
+
+def held_locks(engine: Engine) -> list:
+    """Every lock row, with whether its holder still runs (None: on another host, cannot tell)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(job_lock).order_by(job_lock.c.name)).all()
+    return [(row, holder_alive(row.holder)) for row in rows]
+
+
+def holder_alive(holder: str) -> bool | None:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return process_alive(int(pid))
+
+
+def release(engine: Engine, name: str) -> str:
+    """Free lock ``name`` whoever holds it; returns the holder it had. LockedError if there is no such lock."""
+    with engine.begin() as conn:
+        row = conn.execute(select(job_lock).where(job_lock.c.name == name)).first()
+        if row is None:
+            raise LockedError(f"no lock named {name}")
+        conn.execute(delete(job_lock).where(job_lock.c.name == name, job_lock.c.holder == row.holder))
+    return row.holder

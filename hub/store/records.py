@@ -10,6 +10,7 @@ from hub.model import (
     Enrollment,
     Establishment,
     EstablishmentKind,
+    Function,
     Group,
     GroupKind,
     Guardianship,
@@ -25,6 +26,7 @@ from hub.store.tables import (
     group_membership,
     guardianship,
     person,
+    person_function,
     teaching_assignment,
 )
 
@@ -42,7 +44,7 @@ def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
 
 
 def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
-    """The stored people with these identity keys, relations included (five queries whatever the count)."""
+    """The stored people with these identity keys, relations included (six queries whatever the count)."""
     rows = conn.execute(select(person).where(person.c.person_key.in_(keys))).all()
     ids = [row.id for row in rows]
     enrollments: dict[int, list] = defaultdict(list)
@@ -62,13 +64,16 @@ def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
         guardians[g.pupil_id].append(Guardianship(g.person_key, g.rank))
     assignments: dict[int, list] = defaultdict(list)
     for a in conn.execute(select(teaching_assignment).where(teaching_assignment.c.person_id.in_(ids))):
-        assignments[a.person_id].append(TeachingAssignment(a.uai, a.group_code, a.subject))
+        assignments[a.person_id].append(TeachingAssignment(a.uai, a.group_code, a.subject, a.principal))
+    functions: dict[int, list] = defaultdict(list)
+    for f in conn.execute(select(person_function).where(person_function.c.person_id.in_(ids))):
+        functions[f.person_id].append(Function(f.uai, f.code, f.label, f.discipline))
     return {row.person_key: Person(
         kind=PersonKind(row.kind), last_name=row.last_name, first_name=row.first_name, jointure=row.jointure,
         ine=row.ine, birth_date=row.birth_date, email=row.email, uai=row.uai,
         enrollment=enrollments[row.id][0] if enrollments[row.id] else None,
         memberships=tuple(memberships[row.id]), guardians=tuple(guardians[row.id]),
-        assignments=tuple(assignments[row.id]),
+        assignments=tuple(assignments[row.id]), functions=tuple(functions[row.id]),
     ) for row in rows}
 
 
@@ -80,5 +85,5 @@ def load_establishment(conn: Connection, uai: str) -> Establishment | None:
     return Establishment(
         uai=row.uai, name=row.name, kind=EstablishmentKind(row.kind), commune=row.commune,
         secteur_college=row.secteur_college, zone=row.zone, territorial_unit=row.territorial_unit,
-        groups=[Group(g.uai, g.code, GroupKind(g.kind), g.label) for g in groups],
+        groups=[Group(g.uai, g.code, GroupKind(g.kind), g.label) for g in groups], pseudo=row.pseudo,
     )

@@ -63,6 +63,7 @@ establishment = Table(
     Column("secteur_college", String(8)),
     Column("zone", String(50)),
     Column("territorial_unit", String(100)),
+    Column("pseudo", Boolean, nullable=False, default=False),  # a structure whose code is not a valid UAI
     Column("source", String(50), nullable=False),
     Column("digest", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -133,6 +134,40 @@ teaching_assignment = Table(
     Column("uai", String(8), nullable=False),
     Column("group_code", String(120), nullable=False),
     Column("subject", String(120), nullable=False, default=""),
+    Column("principal", Boolean, nullable=False, default=False),  # professeur principal of that class
+)
+
+person_function = Table(  # what a member of staff does in each establishment (AAF ENTPersonFonctions)
+    "person_function", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("uai", String(8), nullable=False),
+    Column("code", String(20), nullable=False),
+    Column("label", String(120), nullable=False, default=""),
+    Column("discipline", String(60), nullable=False, default=""),
+)
+
+nomenclature = Table(  # national dictionaries: subjects and MEFs (AAF MatiereEducNat, MefEducNat)
+    "nomenclature", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("code", String(60), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("national_code", String(60), nullable=False, default=""),
+    Column("niveau", String(120), nullable=False, default=""),
+    Column("filiere", String(120), nullable=False, default=""),
+    Column("source", String(50), nullable=False),
+    Column("digest", String(32), nullable=False),
+    UniqueConstraint("kind", "code", name="uq_nomenclature_kind_code"),
+)
+
+person_alias = Table(  # another identity key of a stored person, confirmed by someone (hub doctor link)
+    "person_alias", metadata,
+    Column("alias_key", String(80), primary_key=True),
+    Column("person_key", String(80), nullable=False, index=True),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    Column("linked_by", String(100), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
 )
 
 # --- sync machinery: rows of one run, keyed by run_id ---------------------------
@@ -149,6 +184,7 @@ stage_establishment = Table(
     Column("secteur_college", String(8)),
     Column("zone", String(50)),
     Column("territorial_unit", String(100)),
+    Column("pseudo", Boolean, nullable=False),
     Column("digest", String(32), nullable=False),
 )
 
@@ -179,6 +215,7 @@ stage_person = Table(
     Column("match_key", String(300), nullable=False),
     Column("digest", String(32), nullable=False),
     Column("source_ref", String(300), nullable=False),
+    Column("new_key", String(80)),  # set by resolution: the stored person (person_key) takes this key
     Index("ix_stage_person_run_key", "run_id", "person_key"),
     Index("ix_stage_person_run_seq", "run_id", "seq"),
 )
@@ -221,7 +258,33 @@ stage_assignment = Table(
     Column("uai", String(8), nullable=False),
     Column("group_code", String(120), nullable=False),
     Column("subject", String(120), nullable=False),
+    Column("principal", Boolean, nullable=False),
     Index("ix_stage_assignment_run_seq", "run_id", "seq"),
+)
+
+stage_function = Table(
+    "stage_function", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("uai", String(8), nullable=False),
+    Column("code", String(20), nullable=False),
+    Column("label", String(120), nullable=False),
+    Column("discipline", String(60), nullable=False),
+    Index("ix_stage_function_run_seq", "run_id", "seq"),
+)
+
+stage_nomenclature = Table(
+    "stage_nomenclature", metadata,
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("code", String(60), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("national_code", String(60), nullable=False),
+    Column("niveau", String(120), nullable=False),
+    Column("filiere", String(120), nullable=False),
+    Column("digest", String(32), nullable=False),
 )
 
 stage_deletion = Table(
@@ -321,7 +384,7 @@ blackout_lift = Table(
 source_state = Table(
     "source_state", metadata,
     Column("source", String(50), primary_key=True),
-    Column("cursor", String(200)),
+    Column("cursor", Text),
     Column("last_complete_count", Integer),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, exists, insert, literal, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
 
 from hub.model import PersonStatus
 from hub.store.tables import (
@@ -19,30 +19,37 @@ from hub.store.tables import (
     group,
     group_membership,
     guardianship,
-    outbox,
+    nomenclature,
     person,
+    person_function,
     plan_change,
     stage_assignment,
     stage_enrollment,
     stage_establishment,
+    stage_function,
     stage_group,
     stage_guardianship,
     stage_membership,
+    stage_nomenclature,
     stage_person,
     teaching_assignment,
 )
+from hub.sync.outbox import write_outbox
 
 UPSERT_OPS = ("create", "update", "move", "restore")
 STATISTICS_REFRESH = 10_000  # changes after which PostgreSQL's statistics are refreshed in the same transaction
-DOMAIN_TABLES = (establishment, group, person, enrollment, group_membership, guardianship, teaching_assignment)
+DOMAIN_TABLES = (establishment, group, person, enrollment, group_membership, guardianship, teaching_assignment,
+                 person_function)
 PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_date", "email", "uai", "match_key",
                   "digest")
-ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "digest")
+ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "pseudo", "digest")
+NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 
 
 def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, targets: list[str],
                changes: int) -> None:
     _apply_establishments(conn, run_id, now)
+    _apply_nomenclatures(conn, run_id)
     _apply_groups(conn, run_id)
     _apply_people(conn, run_id, now)
     _apply_relations(conn, run_id)
@@ -78,6 +85,21 @@ def _apply_establishments(conn: Connection, run_id: int, now: datetime) -> None:
     )
 
 
+def _apply_nomenclatures(conn: Connection, run_id: int) -> None:
+    sn, n, pc = stage_nomenclature, nomenclature, plan_change
+    planned = and_(pc.c.run_id == run_id, pc.c.entity == "nomenclature", pc.c.seq == sn.c.seq)
+    conn.execute(insert(n).from_select(
+        ["kind", "code", *NOMENCLATURE_COLUMNS, "source"],
+        select(sn.c.kind, sn.c.code, *(sn.c[c] for c in NOMENCLATURE_COLUMNS), sn.c.source)
+        .where(sn.c.run_id == run_id, exists().where(planned, pc.c.op == "create")),
+    ))
+    conn.execute(
+        update(n).values(**{c: sn.c[c] for c in NOMENCLATURE_COLUMNS}, source=sn.c.source)
+        .where(sn.c.run_id == run_id, sn.c.kind == n.c.kind, sn.c.code == n.c.code,
+               exists().where(planned, pc.c.op == "update"))
+    )
+
+
 def _apply_groups(conn: Connection, run_id: int) -> None:
     """Declared groups are created or relabelled; groups only named by a member are created."""
     sg, g, sm = stage_group, group, stage_membership
@@ -108,9 +130,11 @@ def _apply_people(conn: Connection, run_id: int, now: datetime) -> None:
                _ts(now), _ts(now), _ts(now))
         .select_from(joined).where(sp.c.run_id == run_id, _planned(run_id, "person", ("create",))),
     ))
-    conn.execute(
-        update(p).values(**{c: sp.c[c] for c in PERSON_COLUMNS}, source=sp.c.source, status=PersonStatus.ACTIVE,
-                         status_since=now, delete_after=None, updated_at=now)
+    conn.execute(  # an INE once known stays: a source that does not carry it does not erase it
+        update(p).values({**{c: sp.c[c] for c in PERSON_COLUMNS}, "ine": func.coalesce(sp.c.ine, p.c.ine),
+                          "person_key": func.coalesce(sp.c.new_key, p.c.person_key), "source": sp.c.source,
+                          "status": PersonStatus.ACTIVE, "status_since": now, "delete_after": None,
+                          "updated_at": now})
         .where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op.in_(("update", "move", "restore")),
                pc.c.person_id == p.c.id, sp.c.run_id == run_id, sp.c.seq == pc.c.seq)
     )
@@ -121,14 +145,16 @@ def _apply_relations(conn: Connection, run_id: int) -> None:
     pc, p = plan_change, person
     changed_ids = select(pc.c.person_id).where(_planned(run_id, "person", ("update", "move", "restore")))
     for table, column in ((enrollment, "person_id"), (group_membership, "person_id"),
-                          (guardianship, "pupil_id"), (teaching_assignment, "person_id")):
+                          (guardianship, "pupil_id"), (teaching_assignment, "person_id"),
+                          (person_function, "person_id")):
         conn.execute(delete(table).where(table.c[column].in_(changed_ids)))
 
     def staged(stage):  # staged child rows of planned people, with the stored person's id
         return (stage.join(pc, and_(pc.c.run_id == stage.c.run_id, pc.c.seq == stage.c.seq))
                 .join(p, p.c.person_key == pc.c.key))
 
-    se, sm, sg, sa, g = stage_enrollment, stage_membership, stage_guardianship, stage_assignment, group
+    se, sm, sg, sa, sf, g = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function,
+                             group)
     upserted = _planned(run_id, "person", UPSERT_OPS)
     conn.execute(insert(enrollment).from_select(
         ["person_id", "school_year", "uai", "mef", "niveau", "division"],
@@ -148,21 +174,26 @@ def _apply_relations(conn: Connection, run_id: int) -> None:
         .where(sg.c.run_id == run_id, upserted),
     ))
     conn.execute(insert(teaching_assignment).from_select(
-        ["person_id", "uai", "group_code", "subject"],
-        select(p.c.id, sa.c.uai, sa.c.group_code, sa.c.subject)
+        ["person_id", "uai", "group_code", "subject", "principal"],
+        select(p.c.id, sa.c.uai, sa.c.group_code, sa.c.subject, sa.c.principal)
         .select_from(staged(sa)).where(sa.c.run_id == run_id, upserted),
+    ))
+    conn.execute(insert(person_function).from_select(
+        ["person_id", "uai", "code", "label", "discipline"],
+        select(p.c.id, sf.c.uai, sf.c.code, sf.c.label, sf.c.discipline)
+        .select_from(staged(sf)).where(sf.c.run_id == run_id, upserted),
     ))
 
 
-def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> list:
-    """Guardian links naming a parent who is not stored (the link is left out)."""
+def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> tuple[int, list]:
+    """Guardian links naming a parent who is not stored (the link is left out): how many, and the first ones."""
     sg, sp = stage_guardianship, stage_person
     known = exists().where(person.c.person_key == sg.c.parent_key)
-    return conn.execute(
-        select(sp.c.source_ref, sp.c.person_key, sg.c.parent_key)
-        .join(sp, and_(sp.c.run_id == sg.c.run_id, sp.c.seq == sg.c.seq))
-        .where(sg.c.run_id == run_id, ~known).limit(limit)
-    ).all()
+    missing = (select(sp.c.source_ref, sp.c.person_key, sg.c.parent_key)
+               .join(sp, and_(sp.c.run_id == sg.c.run_id, sp.c.seq == sg.c.seq))
+               .where(sg.c.run_id == run_id, ~known))
+    total = conn.execute(select(func.count()).select_from(missing.subquery())).scalar()
+    return total, conn.execute(missing.limit(limit)).all() if total else []
 
 
 def _apply_deletes(conn: Connection, run_id: int, now: datetime, grace_days: int) -> None:
@@ -170,17 +201,3 @@ def _apply_deletes(conn: Connection, run_id: int, now: datetime, grace_days: int
     conn.execute(update(person).where(person.c.id.in_(doomed)).values(
         status=PersonStatus.PENDING_DELETION, status_since=now, delete_after=now + timedelta(days=grace_days),
         updated_at=now))
-
-
-def write_outbox(conn: Connection, run_id: int, targets: list[str], now: datetime) -> None:
-    """One outbox row per planned change and target; the idempotency key survives retries."""
-    pc = plan_change
-    for target in targets:
-        conn.execute(insert(outbox).from_select(
-            ["target", "run_id", "entity", "op", "key", "idempotency_key", "status", "attempts",
-             "next_attempt_at", "created_at"],
-            select(literal(target), pc.c.run_id, pc.c.entity, pc.c.op, pc.c.key,
-                   literal(f"{target}:{run_id}:") + pc.c.entity + ":" + pc.c.key,
-                   literal("pending"), literal(0), _ts(now), _ts(now))
-            .where(pc.c.run_id == run_id),
-        ))

@@ -15,12 +15,13 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
+from hub.clock import now
 from hub.errors import DeliveryError
 from hub.model import Change
 from hub.settings import DeliverySettings
-from hub.store import records
+from hub.store import locks, records
 from hub.store.tables import outbox
-from hub.sync.journal import Journal, now
+from hub.sync.journal import Journal
 
 
 @dataclass
@@ -56,11 +57,25 @@ def build_changes(conn: Connection, rows: list) -> list[Change]:
     return changes
 
 
-def deliver(engine: Engine, plugins, settings: DeliverySettings, *, targets: list[str] | None = None,
-            limit: int | None = None, trigger: str = "cli") -> DeliveryReport:
-    """Deliver due rows until none is left (or ``limit`` rows were tried); journaled as one run."""
+def deliver(engine: Engine, plugins, settings: DeliverySettings, *, lock_ttl_seconds: int,
+            targets: list[str] | None = None, limit: int | None = None, trigger: str = "cli") -> DeliveryReport:
+    """Deliver due rows until none is left (or ``limit`` rows were tried); journaled as one run.
+
+    Holds the ``deliver`` lock however it is started (command, scheduler job), so two
+    deliveries never send the same rows twice; raises LockedError when one is running.
+    """
     targets = targets or plugins.targets
-    journal = Journal(engine)
+    with locks.hold(engine, "deliver", lock_ttl_seconds):
+        journal = Journal(engine)
+        journal.mark_interrupted("deliver", None, message=INTERRUPTED)
+        return _deliver_locked(engine, plugins, settings, journal, targets, limit, trigger)
+
+
+INTERRUPTED = "the process died; what it delivered stays delivered, the rest is retried by the next delivery"
+
+
+def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal: Journal, targets: list[str],
+                    limit: int | None, trigger: str) -> DeliveryReport:
     run_id = journal.start("deliver", trigger=trigger)
     report, tried = DeliveryReport(), 0
     try:

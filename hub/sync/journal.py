@@ -9,17 +9,13 @@ the work in progress holds it.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from hub.clock import now, process_alive
 from hub.store.tables import run, run_event
 
 MAX_EVENTS_PER_RUN = 10_000  # past this, events are counted, not stored
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Journal:
@@ -73,7 +69,8 @@ class Journal:
             return conn.execute(select(run_event).where(run_event.c.run_id == run_id)
                                 .order_by(run_event.c.id)).all()
 
-    def mark_interrupted(self, action: str, source: str | None) -> list[int]:
+    def mark_interrupted(self, action: str, source: str | None,
+                         message: str = "the process died; nothing of it was applied") -> list[int]:
         """Runs left 'running' by a process that died: say so, and return their ids."""
         with self.engine.begin() as conn:
             rows = conn.execute(select(run.c.id, run.c.pid).where(
@@ -82,18 +79,5 @@ class Journal:
             dead = [r.id for r in rows if not process_alive(r.pid)]
             if dead:
                 conn.execute(update(run).where(run.c.id.in_(dead)).values(
-                    status="interrupted", finished_at=now(), message="the process died; nothing of it was applied"))
+                    status="interrupted", finished_at=now(), message=message))
             return dead
-
-
-def process_alive(pid: int | None) -> bool:
-    """Whether a process of this machine still runs (shared by run journaling and job locks)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

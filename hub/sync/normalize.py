@@ -7,6 +7,7 @@ reason, and the caller journals it and skips the record.
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 from datetime import date
 from functools import lru_cache
@@ -15,20 +16,28 @@ from hub.errors import RecordError
 from hub.model import (
     Establishment,
     EstablishmentKind,
+    Function,
     GroupKind,
     Membership,
+    Nomenclature,
+    NomenclatureKind,
     Person,
     PersonKind,
     PersonPatch,
     validate_ine,
-    validate_uai,
 )
+from hub.model import (
+    validate_uai as _validate_uai,
+)
+from hub.sdet import staff_kind
 from hub.store.tables import enrollment as enrollment_table
 from hub.store.tables import establishment as establishment_table
 from hub.store.tables import group as group_table
+from hub.store.tables import nomenclature as nomenclature_table
 from hub.store.tables import person as person_table
-from hub.store.tables import teaching_assignment
+from hub.store.tables import person_function, teaching_assignment
 
+PSEUDO_CODE = re.compile(r"^[0-9A-Z][0-9A-Z._-]{0,7}$")
 
 def _limit(column) -> int:
     return column.type.length
@@ -42,6 +51,10 @@ LIMITS = {
     "division": _limit(enrollment_table.c.division), "group code": _limit(group_table.c.code),
     "group label": _limit(group_table.c.label), "subject": _limit(teaching_assignment.c.subject),
     "name": _limit(establishment_table.c.name), "commune": _limit(establishment_table.c.commune),
+    "function code": _limit(person_function.c.code), "function label": _limit(person_function.c.label),
+    "discipline": _limit(person_function.c.discipline), "code": _limit(nomenclature_table.c.code),
+    "label": _limit(nomenclature_table.c.label), "national code": _limit(nomenclature_table.c.national_code),
+    "niveau label": _limit(nomenclature_table.c.niveau), "filiere": _limit(nomenclature_table.c.filiere),
 }
 
 
@@ -56,7 +69,7 @@ def check_lengths(record: str, **values: str | None) -> None:
 
 def normalize_establishment(item: Establishment) -> Establishment:
     ref = item.source_ref or f"establishment {item.uai}"
-    uai = validate_uai(item.uai, record=ref)
+    uai = pseudo_code(item.uai, record=ref) if item.pseudo else _validate_uai(item.uai, record=ref)
     if not (item.name or "").strip():
         raise RecordError(ref, "missing name")
     check_lengths(ref, name=item.name.strip(), commune=item.commune)
@@ -69,14 +82,31 @@ def normalize_establishment(item: Establishment) -> Establishment:
             groups.append(dataclasses.replace(g, uai=uai, code=code, kind=GroupKind(g.kind)))
     return dataclasses.replace(
         item, uai=uai, name=item.name.strip(), kind=EstablishmentKind(item.kind),
-        secteur_college=validate_uai(item.secteur_college, record=ref) if item.secteur_college else None,
-        groups=groups,
+        secteur_college=_validate_uai(item.secteur_college, record=ref) if item.secteur_college else None,
+        groups=groups, pseudo=bool(item.pseudo),
     )
 
 
-def normalize_person(item: Person) -> Person:
-    """Validate and canonicalize one person, or raise RecordError naming it and the reason."""
+def pseudo_code(value: str, *, record: str) -> str:
+    """The code of a pseudo-structure: up to 8 letters, digits and . _ - (it is stored where UAIs are)."""
+    code = (value or "").strip().upper()
+    if not PSEUDO_CODE.match(code):
+        raise RecordError(record, f"structure code {value!r} is neither a UAI nor a storable pseudo-structure code "
+                          "(up to 8 letters, digits, . _ -)")
+    return code
+
+
+def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset()) -> Person:
+    """Validate and canonicalize one person, or raise RecordError naming it and the reason.
+
+    ``pseudo``: the codes of known pseudo-structures, accepted where a UAI is expected.
+    """
     ref = item.source_ref or f"person {item.jointure or item.ine}"
+
+    def checked_uai(value: str, *, record: str) -> str:
+        code = (value or "").strip().upper()
+        return code if code in pseudo else _validate_uai(value, record=record)
+
     kind = PersonKind(item.kind)
     last, first = (item.last_name or "").strip(), (item.first_name or "").strip()
     if not last or not first:
@@ -88,28 +118,47 @@ def normalize_person(item: Person) -> Person:
         raise RecordError(ref, "a pupil needs an INE or a jointure")
     if item.birth_date is not None and not isinstance(item.birth_date, date):
         raise RecordError(ref, f"birth date {item.birth_date!r} is not a date")
-    uai = validate_uai(item.uai, record=ref) if item.uai else None
+    uai = checked_uai(item.uai, record=ref) if item.uai else None
     enrollment = item.enrollment
     if enrollment:
         check_lengths(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
-        enrollment = dataclasses.replace(enrollment, uai=validate_uai(enrollment.uai, record=ref))
+        enrollment = dataclasses.replace(enrollment, uai=checked_uai(enrollment.uai, record=ref))
     for m in item.memberships:
         check_lengths(ref, group_code=m.code)
     for a in item.assignments:
         check_lengths(ref, group_code=a.group_code, subject=a.subject)
     memberships = tuple(dict.fromkeys(
-        Membership(validate_uai(m.uai, record=ref), m.code.strip(), GroupKind(m.kind))
+        Membership(checked_uai(m.uai, record=ref), m.code.strip(), GroupKind(m.kind))
         for m in item.memberships if m.code.strip()
     ))
     guardians = tuple({g.parent_key: g for g in item.guardians}.values())
     assignments = tuple(dict.fromkeys(
-        dataclasses.replace(a, uai=validate_uai(a.uai, record=ref)) for a in item.assignments
+        dataclasses.replace(a, uai=checked_uai(a.uai, record=ref)) for a in item.assignments
     ))
+    functions = []
+    for f in item.functions:
+        code = (f.code or "").strip().upper()
+        check_lengths(ref, function_code=code, function_label=f.label, discipline=f.discipline)
+        if code:
+            functions.append(Function(checked_uai(f.uai, record=ref), code, (f.label or "").strip(),
+                                      (f.discipline or "").strip()))
     return dataclasses.replace(
         item, kind=kind, last_name=last, first_name=first, ine=ine, uai=uai, enrollment=enrollment,
         memberships=memberships, guardians=guardians, assignments=assignments,
-        email=email, jointure=jointure,
+        functions=tuple(dict.fromkeys(functions)), email=email, jointure=jointure,
     )
+
+
+def normalize_nomenclature(item: Nomenclature) -> Nomenclature:
+    ref = item.source_ref or f"{item.kind} {item.code}"
+    code, label = (item.code or "").strip(), (item.label or "").strip()
+    if not code:
+        raise RecordError(ref, "missing code")
+    check_lengths(ref, code=code, label=label, national_code=item.national_code, niveau_label=item.niveau,
+                  filiere=item.filiere)
+    return dataclasses.replace(item, kind=NomenclatureKind(item.kind), code=code, label=label,
+                               national_code=(item.national_code or "").strip(), niveau=(item.niveau or "").strip(),
+                               filiere=(item.filiere or "").strip())
 
 
 def apply_patch(stored: Person, patch: PersonPatch) -> Person:
@@ -130,6 +179,8 @@ def apply_patch(stored: Person, patch: PersonPatch) -> Person:
             raise RecordError(patch.source_ref, f"cannot modify {name}")
     changes.setdefault("enrollment", enrollment)
     changes.setdefault("memberships", tuple(memberships))
+    if "functions" in changes and stored.kind in (PersonKind.ENSEIGNANT, PersonKind.PERSONNEL):
+        changes["kind"] = staff_kind(changes["functions"])  # a member of staff who now teaches is a teacher
     return dataclasses.replace(stored, source_ref=patch.source_ref, **changes)
 
 

@@ -16,10 +16,13 @@ from hub.model import PersonStatus
 from hub.settings import Thresholds
 from hub.store.tables import (
     establishment,
+    guardianship,
+    nomenclature,
     person,
     plan_change,
     stage_deletion,
     stage_establishment,
+    stage_nomenclature,
     stage_person,
     stage_rejected,
 )
@@ -30,9 +33,10 @@ SWITCHABLE = {"create": ("create",), "update": ("update", "move", "restore"), "d
 
 @dataclass
 class Trip:
-    """One establishment over one safety limit."""
+    """One safety limit exceeded, for one kind of person in one establishment (or, uai "*", in the directory)."""
 
     uai: str
+    kind: str
     measure: str  # delete | update | move
     count: int
     population: int
@@ -40,10 +44,14 @@ class Trip:
 
     @property
     def ratio(self) -> float:
-        return self.count / self.population
+        return self.count / max(self.population, 1)
+
+    @property
+    def scope(self) -> str:
+        return f"all {self.kind}" if self.uai == "*" else f"{self.uai} {self.kind}"
 
     def __str__(self) -> str:
-        return (f"{self.uai}: {self.measure} {self.count} of {self.population} people "
+        return (f"{self.scope}: {self.measure} {self.count} of {self.population} "
                 f"({self.ratio:.0%} > {self.limit:.0%})")
 
 
@@ -51,9 +59,10 @@ class Trip:
 class Plan:
     run_id: int
     counts: dict[str, int] = field(default_factory=dict)  # "person.create" -> n
-    by_uai: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_uai: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (UAI, kind) -> op -> n
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> "person.create" -> n
     skipped: dict[str, int] = field(default_factory=dict)  # ops left out by --no-create & co
+    deleted_by_kind: dict[str, int] = field(default_factory=dict)  # person kind -> deletions
 
     @property
     def empty(self) -> bool:
@@ -71,6 +80,7 @@ def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], 
     own and nobody staged in this run are deleted.
     """
     _plan_establishments(conn, run_id)
+    _plan_nomenclatures(conn, run_id)
     _plan_person_upserts(conn, run_id)
     _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
     plan = Plan(run_id)
@@ -87,6 +97,7 @@ def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], 
         plan.counts[f"{entity}.{op}"] = plan.counts.get(f"{entity}.{op}", 0) + n
         plan.by_source.setdefault(source, {})[f"{entity}.{op}"] = n
     plan.by_uai = _counts_by_uai(conn, run_id)
+    plan.deleted_by_kind = deletions_by_kind(conn, run_id)
     return plan
 
 
@@ -101,6 +112,17 @@ def _plan_establishments(conn: Connection, run_id: int) -> None:
     ))
 
 
+def _plan_nomenclatures(conn: Connection, run_id: int) -> None:
+    sn, n = stage_nomenclature, nomenclature
+    op = case((n.c.id.is_(None), "create"), else_="update")
+    conn.execute(insert(plan_change).from_select(
+        ["run_id", "source", "entity", "op", "key", "seq"],
+        select(literal(run_id), sn.c.source, literal("nomenclature"), op, sn.c.kind + ":" + sn.c.code, sn.c.seq)
+        .select_from(sn.outerjoin(n, and_(n.c.kind == sn.c.kind, n.c.code == sn.c.code)))
+        .where(sn.c.run_id == run_id, or_(n.c.id.is_(None), n.c.digest != sn.c.digest, n.c.source != sn.c.source)),
+    ))
+
+
 def _plan_person_upserts(conn: Connection, run_id: int) -> None:
     sp, p = stage_person, person
     op = case(
@@ -110,11 +132,11 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
         else_="update",
     )
     changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != PersonStatus.ACTIVE,
-                  p.c.source != sp.c.source)
+                  p.c.source != sp.c.source, sp.c.new_key.is_not(None))
     conn.execute(insert(plan_change).from_select(
         ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai"],
-        select(literal(run_id), sp.c.source, literal("person"), op, sp.c.person_key, sp.c.seq, p.c.id, sp.c.uai,
-               p.c.uai)
+        select(literal(run_id), sp.c.source, literal("person"), op, func.coalesce(sp.c.new_key, sp.c.person_key),
+               sp.c.seq, p.c.id, sp.c.uai, p.c.uai)
         .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
         .where(sp.c.run_id == run_id, changed),
     ))
@@ -140,43 +162,104 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: lis
     ))
 
 
-def _counts_by_uai(conn: Connection, run_id: int) -> dict[str, dict[str, int]]:
-    """Per establishment: how many people each operation touches (moves count where people leave)."""
-    pc = plan_change
+def _counts_by_uai(conn: Connection, run_id: int) -> dict[tuple[str, str], dict[str, int]]:
+    """Per establishment and kind of person: how many stored people each operation touches.
+
+    Moves and deletes count where people leave. A parent has no establishment of their
+    own: they count in each of their children's. An update that only changes which
+    source speaks for someone is not counted: their data did not change.
+    """
+    pc, p, sp, g, pupil = plan_change, person, stage_person, guardianship, person.alias("pupil")
     where_counted = case((pc.c.op.in_(("delete", "move")), pc.c.old_uai), else_=pc.c.uai)
+    # an update that changes nothing but the source (another source now speaks for the same data) is no change
+    planned = (pc.join(p, p.c.id == pc.c.person_id)
+               .outerjoin(sp, and_(sp.c.run_id == pc.c.run_id, sp.c.seq == pc.c.seq)))
+    changed = [pc.c.run_id == run_id, pc.c.entity == "person",
+               or_(pc.c.op != "update", sp.c.digest.is_(None), sp.c.digest != p.c.digest)]
     rows = conn.execute(
-        select(where_counted.label("uai"), pc.c.op, func.count())
-        .where(pc.c.run_id == run_id, pc.c.entity == "person")
-        .group_by(where_counted, pc.c.op)
+        select(where_counted.label("uai"), p.c.kind, pc.c.op, func.count()).select_from(planned)
+        .where(*changed, where_counted.is_not(None))
+        .group_by(where_counted, p.c.kind, pc.c.op)
     ).all()
-    by_uai: dict[str, dict[str, int]] = defaultdict(dict)
-    for uai, op, n in rows:
-        by_uai[uai or "-"][op] = n
+    rows += conn.execute(
+        select(pupil.c.uai, p.c.kind, pc.c.op, func.count(pc.c.person_id.distinct()))
+        .select_from(planned.join(g, g.c.parent_id == pc.c.person_id).join(pupil, pupil.c.id == g.c.pupil_id))
+        .where(*changed, pc.c.uai.is_(None), pc.c.old_uai.is_(None), pupil.c.uai.is_not(None))
+        .group_by(pupil.c.uai, p.c.kind, pc.c.op)
+    ).all()
+    by_uai: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for uai, kind, op, n in rows:
+        by_uai[uai, kind][op] = by_uai[uai, kind].get(op, 0) + n
     return dict(by_uai)
 
 
-def populations(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(person.c.uai, func.count()).where(person.c.status == PersonStatus.ACTIVE)
-                        .group_by(person.c.uai)).all()
-    return {uai: n for uai, n in rows if uai}
+def deletions_by_kind(conn: Connection, run_id: int) -> dict[str, int]:
+    pc, p = plan_change, person
+    return dict(conn.execute(select(p.c.kind, func.count()).join(p, p.c.id == pc.c.person_id)
+                             .where(pc.c.run_id == run_id, pc.c.op == "delete").group_by(p.c.kind)).all())
 
 
-def check_thresholds(plan: Plan, population: dict[str, int], limits: Thresholds) -> list[Trip]:
-    """Establishments whose share of deleted, updated or moved people is over the limit."""
+def emptied_establishments(conn: Connection, run_id: int, complete_sources: list[str]) -> dict[str, list]:
+    """Per complete source: the establishments where the plan deletes every pupil the source had (UAI, count).
+
+    An école export with only its header deletes the whole école otherwise; the run refuses it.
+    Counted from the planned deletes, so the cost follows the deletes, not the directory.
+    """
+    pc, p = plan_change, person
+    deleted = conn.execute(
+        select(pc.c.source, pc.c.old_uai, func.count()).join(p, p.c.id == pc.c.person_id)
+        .where(pc.c.run_id == run_id, pc.c.op == "delete", pc.c.old_uai.is_not(None), p.c.kind == "eleve",
+               pc.c.source.in_(complete_sources))
+        .group_by(pc.c.source, pc.c.old_uai)
+    ).all()
+    emptied: dict[str, list] = {}
+    for source, uai, n in deleted:
+        had = conn.execute(select(func.count()).where(p.c.source == source, p.c.uai == uai, p.c.kind == "eleve",
+                                                      p.c.status == PersonStatus.ACTIVE)).scalar()
+        if n >= had:
+            emptied.setdefault(source, []).append((uai, had))
+    return emptied
+
+
+def populations(conn: Connection) -> dict[tuple[str, str], int]:
+    """Active people per (establishment, kind), parents counted in each of their children's; ("*", kind) overall."""
+    p, g, pupil = person, guardianship, person.alias("pupil")
+    active = p.c.status == PersonStatus.ACTIVE
+    counts = {(uai, kind): n for uai, kind, n in conn.execute(
+        select(p.c.uai, p.c.kind, func.count()).where(active, p.c.uai.is_not(None)).group_by(p.c.uai, p.c.kind))}
+    for uai, kind, n in conn.execute(select(pupil.c.uai, p.c.kind, func.count(g.c.parent_id.distinct()))
+                                     .join(g, g.c.parent_id == p.c.id).join(pupil, pupil.c.id == g.c.pupil_id)
+                                     .where(active, p.c.uai.is_(None), pupil.c.status == PersonStatus.ACTIVE,
+                                            pupil.c.uai.is_not(None))
+                                     .group_by(pupil.c.uai, p.c.kind)):
+        counts[uai, kind] = counts.get((uai, kind), 0) + n
+    for kind, n in conn.execute(select(p.c.kind, func.count()).where(active).group_by(p.c.kind)):
+        counts["*", kind] = n
+    return counts
+
+
+def check_thresholds(plan: Plan, population: dict[tuple[str, str], int], limits: Thresholds) -> list[Trip]:
+    """Shares of deleted, updated or moved people over a limit: per establishment and kind, and per kind overall.
+
+    A share counts only when it concerns more than ``limits.floor`` people.
+    """
     trips = []
-    for uai, ops in sorted(plan.by_uai.items()):
-        size = population.get(uai, 0)
-        if size < max(limits.min_population, 1):
-            continue
+    for (uai, kind), ops in sorted(plan.by_uai.items()):
         measured = {
             "delete": (ops.get("delete", 0), limits.delete_ratio),
             "update": (ops.get("update", 0) + ops.get("move", 0) + ops.get("restore", 0), limits.update_ratio),
             "move": (ops.get("move", 0), limits.move_ratio),
         }
-        for measure, (count, limit) in measured.items():
-            if count / size > limit:
-                trips.append(Trip(uai, measure, count, size, limit))
+        trips += _over(uai, kind, measured, population.get((uai, kind), 0), limits.floor)
+    for kind, deleted in sorted(plan.deleted_by_kind.items()):
+        trips += _over("*", kind, {"delete": (deleted, limits.delete_ratio)}, population.get(("*", kind), 0),
+                       limits.floor)
     return trips
+
+
+def _over(uai: str, kind: str, measured: dict, size: int, floor: int) -> list[Trip]:
+    return [Trip(uai, kind, measure, count, size, limit) for measure, (count, limit) in measured.items()
+            if count > floor and count > limit * size]
 
 
 def plan_rows(conn: Connection, run_id: int, limit: int = 50) -> list:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, insert, literal, or_, select
+from sqlalchemy import Engine, delete, or_, select
 
+from hub.clock import now
 from hub.model import PersonStatus
 from hub.settings import HubSettings
-from hub.store.tables import UTCDateTime, outbox, person, run
-from hub.sync.journal import Journal, now
+from hub.store.tables import outbox, person, run
+from hub.sync.journal import Journal
+from hub.sync.outbox import enqueue
 
 
 @dataclass
@@ -37,15 +39,8 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
         expired = select(person.c.id, person.c.person_key).where(
             person.c.status == PersonStatus.PENDING_DELETION,
             or_(person.c.delete_after <= moment, person.c.status_since <= grace_ended))
-        for target in targets:
-            conn.execute(insert(outbox).from_select(
-                ["target", "run_id", "entity", "op", "key", "idempotency_key", "status", "attempts",
-                 "next_attempt_at", "created_at"],
-                select(literal(target), literal(run_id), literal("person"), literal("purge"), person.c.person_key,
-                       literal(f"{target}:{run_id}:purge:") + person.c.person_key, literal("pending"), literal(0),
-                       literal(moment, UTCDateTime()), literal(moment, UTCDateTime()))
-                .where(person.c.id.in_(expired.with_only_columns(person.c.id))),
-            ))
+        enqueue(conn, run_id, targets, moment, entity="person", op="purge",
+                keys=expired.with_only_columns(person.c.person_key))
         report.persons = conn.execute(delete(person).where(
             person.c.id.in_(expired.with_only_columns(person.c.id)))).rowcount
         report.runs = conn.execute(delete(run).where(

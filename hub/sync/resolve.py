@@ -12,6 +12,14 @@
   CM2 pupil still in the école's export and already in the collège's), the
   stronger source wins. A record that loses is *superseded*: counted, not applied,
   and the stored person is not deleted for it — in this run or a later one.
+- A key someone confirmed as another key of a stored person (``hub doctor link``,
+  table person_alias) is read as that person's key. A pupil stored under their
+  jointure (no INE yet: an ONDE pupil, an AAF pupil without ENTEleveINE) whose
+  record now brings an INE with the same jointure is the same person: the stored
+  pupil takes the INE key. The reverse (a record without the INE of a pupil stored
+  under it, same jointure) finds the stored pupil too, and an INE once known stays.
+- A person the owner of their establishment deleted is not brought back by a
+  source that does not own the establishment the record places them in.
 - Ambiguities are never merged silently; they become `conflict` journal events,
   listed by `hub doctor duplicates`: an INE that arrives with another birth date
   than the stored pupil's (the record is held back, the stored pupil kept), and
@@ -23,10 +31,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, literal, select
+from sqlalchemy import Connection, and_, exists, func, literal, select, update
 
 from hub.model import PersonStatus
-from hub.store.tables import establishment, person, stage_establishment, stage_person
+from hub.store.tables import (
+    establishment,
+    person,
+    person_alias,
+    stage_deletion,
+    stage_establishment,
+    stage_guardianship,
+    stage_person,
+    stage_rejected,
+)
 from hub.sync.journal import Journal
 from hub.sync.stage import STAGE_TABLES, Stager, remove_staged
 
@@ -53,6 +70,8 @@ def resolve(stager: Stager, ownership: Ownership) -> None:
     conn, run_id = stager.conn, stager.run_id
     if conn.dialect.name == "postgresql":  # fresh statistics, so the joins below are hash joins
         conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in STAGE_TABLES))
+    _read_aliases(conn, run_id)
+    _recognise_known_people(stager)
     owner_of = _settle_establishments(stager, ownership)
     _settle_people(stager, ownership, owner_of)
     _drop_unknown_establishments(stager)
@@ -60,6 +79,48 @@ def resolve(stager: Stager, ownership: Ownership) -> None:
     _flag_homonyms(conn, run_id, stager.journal)
     stager.flush()
     _recount(stager)
+
+
+def _read_aliases(conn: Connection, run_id: int) -> None:
+    """Keys confirmed as another key of a stored person are replaced by that person's key, wherever staged."""
+    if conn.execute(select(func.count()).select_from(person_alias)).scalar() == 0:
+        return
+    a = person_alias
+    for table, column in ((stage_person, "person_key"), (stage_guardianship, "parent_key"),
+                          (stage_deletion, "person_key"), (stage_rejected, "person_key")):
+        key = table.c[column]
+        target = select(a.c.person_key).where(a.c.alias_key == key).scalar_subquery()
+        conn.execute(update(table).where(table.c.run_id == run_id, key.in_(select(a.c.alias_key)))
+                     .values({column: target}))
+
+
+def _recognise_known_people(stager: Stager) -> None:
+    """A pupil stored under their jointure and now staged with an INE (or the reverse) is the same pupil."""
+    conn, run_id, sp, p = stager.conn, stager.run_id, stage_person, person
+    stored_by_jointure = select(p.c.person_key).where(p.c.person_key == literal("jnt:") + sp.c.jointure,
+                                                      p.c.kind == sp.c.kind).scalar_subquery()
+    unknown = ~exists().where(p.c.person_key == sp.c.person_key)
+    upgraded = found = 0
+    # each update costs an index lookup per staged pupil: skip it when nobody can match (the usual case)
+    if conn.execute(select(exists().where(p.c.kind == "eleve", p.c.ine.is_(None)))).scalar():
+        upgraded = conn.execute(
+            update(sp).where(sp.c.run_id == run_id, sp.c.person_key.like("ine:%"), sp.c.jointure.is_not(None),
+                             unknown, stored_by_jointure.is_not(None))
+            .values(new_key=sp.c.person_key, person_key=stored_by_jointure)).rowcount
+    stored_by_ine = (select(p.c.person_key).where(p.c.jointure == sp.c.jointure, p.c.kind == sp.c.kind,
+                                                  p.c.person_key.like("ine:%"))
+                     .order_by(p.c.id).limit(1).scalar_subquery())
+    if conn.execute(select(exists().where(sp.c.run_id == run_id, sp.c.kind == "eleve", sp.c.ine.is_(None)))).scalar():
+        found = conn.execute(
+            update(sp).where(sp.c.run_id == run_id, sp.c.kind == "eleve", sp.c.person_key.like("jnt:%"), unknown,
+                             stored_by_ine.is_not(None))
+            .values(person_key=stored_by_ine)).rowcount
+    if upgraded:
+        stager.journal.event(run_id, "info", "identity", f"{upgraded} pupil(s) stored under their jointure now have "
+                             "an INE: same people, now keyed by INE")
+    if found:
+        stager.journal.event(run_id, "info", "identity", f"{found} record(s) without INE matched a pupil stored "
+                             "under their INE by jointure: same people, INE kept")
 
 
 def _supersede(stager: Stager, row) -> None:
@@ -129,12 +190,13 @@ def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str
             reason = f"duplicate {label} {value} in this feed (first seen at {winner.source_ref}); record skipped"
             stager.reject(row.source, row.source_ref, reason, *([f"jnt:{row.jointure}"] if row.jointure else []))
 
-    # against the stored person: a source does not take someone from the owner of where they stand
+    # against the stored person: a source does not take someone from the owner of where they stand, nor bring
+    # back someone that owner deleted, unless it owns the establishment its record places them in
     contested = conn.execute(
         select(sp.c.seq, sp.c.source, sp.c.uai, sp.c.person_key, p.c.source.label("stored_source"),
-               p.c.uai.label("stored_uai"))
+               p.c.uai.label("stored_uai"), p.c.status)
         .join(p, p.c.person_key == sp.c.person_key)
-        .where(sp.c.run_id == run_id, p.c.source != sp.c.source, p.c.status == PersonStatus.ACTIVE)
+        .where(sp.c.run_id == run_id, p.c.source != sp.c.source)
     ).all()
     lost = {row.seq for row in losers}
     for row in contested:
@@ -143,9 +205,9 @@ def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str
         stored_owns = owner_of.get(row.stored_uai) == row.stored_source
         staged_owns = owner_of.get(row.uai) == row.source
         stronger = ownership.strength(row.source) < ownership.strength(row.stored_source)
-        if stored_owns and not (staged_owns and stronger):
+        allowed = staged_owns and (stronger or row.status != PersonStatus.ACTIVE)
+        if stored_owns and not allowed:  # superseded; if the owner left them out, they are deleted
             _supersede(stager, row)
-            stager.keep_stored(row.person_key)
             losers.append(row)
     remove_staged(conn, run_id, sorted({row.seq for row in losers}))
 
@@ -212,26 +274,3 @@ def _recount(stager: Stager) -> None:
                                .group_by(stage_establishment.c.source)).all())
     for source, result in stager.results.items():
         result.persons, result.establishments = people.get(source, 0), places.get(source, 0)
-
-
-def homonym_groups(conn: Connection, limit: int = 200) -> list[list]:
-    """Active pupils sharing names and birth date under different keys, group by group."""
-    p = person
-    shared = (select(p.c.match_key)
-              .where(p.c.status == PersonStatus.ACTIVE, p.c.kind == "eleve", p.c.birth_date.is_not(None))
-              .group_by(p.c.match_key).having(func.count() > 1).limit(limit).subquery())
-    rows = conn.execute(select(p.c.match_key, p.c.person_key, p.c.last_name, p.c.first_name, p.c.birth_date,
-                               p.c.uai, p.c.source).join(shared, shared.c.match_key == p.c.match_key)
-                        .where(p.c.status == PersonStatus.ACTIVE).order_by(p.c.match_key, p.c.person_key)).all()
-    groups: dict[str, list] = {}
-    for row in rows:
-        groups.setdefault(row.match_key, []).append(row)
-    return list(groups.values())
-
-
-def recent_conflicts(conn: Connection, limit: int = 200) -> list:
-    """The latest identity conflicts the journal holds (INE reuse, homonyms), newest first."""
-    from hub.store.tables import run_event
-
-    return conn.execute(select(run_event).where(run_event.c.level == CONFLICT)
-                        .order_by(run_event.c.id.desc()).limit(limit)).all()

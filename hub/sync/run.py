@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from hub.clock import now
 from hub.errors import HubError, SourceError
 from hub.settings import HubSettings
 from hub.store import locks
 from hub.store.tables import run, source_state
 from hub.sync import Feed
 from hub.sync.apply import apply_plan, missing_parents
-from hub.sync.journal import Journal, now
-from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, populations
+from hub.sync.journal import Journal
+from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, emptied_establishments, populations
 from hub.sync.resolve import Ownership, resolve
 from hub.sync.stage import Stager, StageResult, clear_stage
 
@@ -56,6 +57,9 @@ class SyncReport:
     trips: list[Trip] = field(default_factory=list)
     message: str = ""
     seconds: float = 0.0
+    missing_guardians: int = 0
+    would_stop: bool = False  # a dry run whose real run would be held or refused
+    emptied: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # source -> (UAI, pupils it had)
 
     @property
     def total(self) -> StageResult:
@@ -91,34 +95,43 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                 since = None if options.full else states[source][0]
                 report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
                                                            uai=options.uai)
-                stager.stage(source, feed.items)
+                stager.stage(source, feed)
             resolve(stager, ownership(settings, plugins, options.sources))
             report.staged = stager.results
             complete = [s for s, feed in report.feeds.items() if feed.complete]
             report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
                                        disabled_ops=options.disabled_ops)
             population = populations(conn)
+            report.emptied = emptied_establishments(conn, run_id, complete)
         journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
 
         refusal = _volume_refusal(report, states, settings, options)
-        if refusal:
-            return _stop(journal, report, "refused", refusal, engine)
         if not options.force:
             report.trips = check_thresholds(report.plan, population, settings.sync.thresholds)
+        held = f"held before applying: {held_scopes(report.trips, run_id)}; rerun with --force to apply"
         if options.dry_run:
-            return _stop(journal, report, "dry-run", "dry run: nothing applied", engine)
+            report.would_stop = bool(refusal or report.trips)
+            verdict = (f"the real run would be refused: {refusal}" if refusal else
+                       f"the real run would be {held}" if report.trips else "the real run would apply it")
+            return _stop(journal, report, "dry-run", f"dry run, nothing applied; {verdict}", engine)
+        if refusal:
+            return _stop(journal, report, "refused", refusal, engine)
         if report.trips:
-            uais = ", ".join(sorted({t.uai for t in report.trips}))
-            return _stop(journal, report, "held", f"held before applying: over the safety limits in {uais}; "
-                         "rerun with --force to apply", engine)
+            return _stop(journal, report, "held", held, engine)
 
         journal.update(run_id, status="applying")
         with engine.begin() as conn:
             apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, targets=plugins.targets,
                        changes=sum(report.plan.counts.values()))
-            for row in missing_parents(conn, run_id):
+            missing, listed = missing_parents(conn, run_id)
+            for row in listed:
                 journal.event(run_id, "warning", row.source_ref,
                               f"guardian {row.parent_key} is not known; the link is left out", key=row.person_key)
+            if missing:
+                shown = f" (the first {len(listed)} are listed)" if missing > len(listed) else ""
+                journal.event(run_id, "warning", "guardians",
+                              f"{missing} guardian link(s) name a parent who is not known and were left out{shown}")
+                report.missing_guardians = missing
             for source, feed in report.feeds.items():
                 _save_source_state(conn, source, feed, report.staged[source])
             clear_stage(conn, [run_id])
@@ -148,6 +161,19 @@ def ownership(settings: HubSettings, plugins, sources: tuple[str, ...]) -> Owner
     return Ownership(precedence, dict(settings.sync.owners))
 
 
+def held_scopes(trips: list[Trip], run_id: int, shown: int = 5) -> str:
+    """"over the safety limits in 3 establishments (A, B, C)", the first few named, the journal has the rest."""
+    places = list(dict.fromkeys(t.uai for t in trips if t.uai != "*"))
+    kinds = list(dict.fromkeys(t.kind for t in trips if t.uai == "*"))
+    parts = []
+    if places:
+        more = f"… (all in `hub journal show {run_id}`)" if len(places) > shown else ""
+        parts.append(f"{len(places)} establishment(s) ({', '.join(places[:shown])}{more})")
+    if kinds:
+        parts.append("the whole directory for " + ", ".join(kinds))
+    return "over the safety limits in " + " and ".join(parts)
+
+
 def _volume_refusal(report: SyncReport, states: dict, settings: HubSettings, options: SyncOptions) -> str:
     """A full read that is empty, or much smaller than the last one, is a broken source until shown otherwise."""
     if options.uai:
@@ -163,6 +189,12 @@ def _volume_refusal(report: SyncReport, states: dict, settings: HubSettings, opt
             return (f"source {source} yielded {staged.persons + staged.superseded} people, fewer than {ratio:.0%} "
                     f"of the {last_count} of its last full read; nothing was applied (rerun with --force if this "
                     "is real)")
+        if (emptied := report.emptied.get(source)) and not options.force:
+            named = ", ".join(f"{uai} (had {n})" for uai, n in emptied[:5])
+            more = f" and {len(emptied) - 5} more" if len(emptied) > 5 else ""
+            return (f"source {source} yielded no pupil for {len(emptied)} establishment(s) where its last read had "
+                    f"some: {named}{more}; an empty export is a broken one until shown otherwise: nothing was "
+                    "applied (rerun with --force if they really have no pupil left)")
     return ""
 
 
@@ -187,6 +219,8 @@ def _counts(report: SyncReport) -> dict:
             counts["plan_by_source"] = report.plan.by_source
     if report.trips:
         counts["trips"] = [str(t) for t in report.trips]
+    if report.missing_guardians:
+        counts["missing_guardians"] = report.missing_guardians
     return counts
 
 

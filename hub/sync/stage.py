@@ -11,30 +11,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from hub.errors import RecordError
-from hub.model import Establishment, Person, PersonDeletion, PersonKind, PersonPatch, Rejected
+from hub.model import (
+    Establishment,
+    Nomenclature,
+    Notice,
+    Person,
+    PersonDeletion,
+    PersonKind,
+    PersonPatch,
+    Rejected,
+)
 from hub.store import records
 from hub.store.bulk import insert_rows
 from hub.store.tables import (
+    establishment,
     plan_change,
     stage_assignment,
     stage_deletion,
     stage_enrollment,
     stage_establishment,
+    stage_function,
     stage_group,
     stage_guardianship,
     stage_membership,
+    stage_nomenclature,
     stage_person,
     stage_rejected,
 )
+from hub.sync import Feed
 from hub.sync.journal import Journal
-from hub.sync.normalize import apply_patch, match_key, normalize_establishment, normalize_person
+from hub.sync.normalize import (
+    apply_patch,
+    match_key,
+    normalize_establishment,
+    normalize_nomenclature,
+    normalize_person,
+)
 
 PATCH_BATCH = 500  # Delta items looked up together
-STAGE_CHILDREN = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment)
-STAGE_TABLES = (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_deletion, stage_rejected)
+STAGE_CHILDREN = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function)
+STAGE_TABLES = (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_nomenclature, stage_deletion,
+                stage_rejected)
 
 
 @dataclass
@@ -44,8 +64,10 @@ class StageResult:
     records_read: int = 0
     persons: int = 0
     establishments: int = 0
+    nomenclatures: int = 0
     deletions: int = 0
     rejected: int = 0
+    notices: int = 0  # records kept with a warning (see model.Notice)
     superseded: int = 0  # records another source owns (see hub.sync.resolve)
 
 
@@ -61,12 +83,15 @@ class Stager:
         self._rows: dict = {}
         self._pending = 0
         self._waiting: list[tuple[int, PersonPatch | PersonDeletion]] = []
+        # codes accepted where a UAI is expected: stored pseudo-structures, and those staged in this run
+        self._nomenclatures: set[str] = set()
+        self.pseudo = set(conn.execute(select(establishment.c.uai).where(establishment.c.pseudo)).scalars())
 
-    def stage(self, source: str, items) -> StageResult:
+    def stage(self, source: str, feed: Feed) -> StageResult:
         """Stage one source's items; the source's own errors (SourceError) propagate."""
         result = self.results.setdefault(source, StageResult())
         self.source, self.result = source, result
-        for item in items:
+        for item in feed.items:
             self.seq += 1
             result.records_read += 1
             try:
@@ -77,6 +102,10 @@ class Stager:
                 self.flush()
         self._stage_waiting()
         self.flush()
+        if feed.records is not None:
+            result.records_read = feed.records
+        for note in feed.notes:
+            self.journal.event(self.run_id, "info", source, note)
         return result
 
     def reject(self, source: str, record: str, reason: str, *keys: str) -> None:
@@ -93,7 +122,12 @@ class Stager:
 
     def _stage_item(self, item) -> None:
         if isinstance(item, Person):
-            self._stage_person(normalize_person(item))
+            self._stage_person(normalize_person(item, self.pseudo))
+        elif isinstance(item, Notice):
+            self.result.notices += 1
+            self.journal.event(self.run_id, "warning", item.source_ref, item.reason, key=item.key)
+        elif isinstance(item, Nomenclature):
+            self._stage_nomenclature(normalize_nomenclature(item))
         elif isinstance(item, Establishment):
             self._stage_establishment(normalize_establishment(item))
         elif isinstance(item, PersonPatch):
@@ -111,8 +145,10 @@ class Stager:
         if self.uai and e.uai != self.uai:
             return
         self.result.establishments += 1
+        if e.pseudo:
+            self.pseudo.add(e.uai)
         self._add(stage_establishment, self.seq, self.source, e.uai, e.name, str(e.kind), e.commune or "",
-                  e.secteur_college, e.zone, e.territorial_unit, e.digest())
+                  e.secteur_college, e.zone, e.territorial_unit, e.pseudo, e.digest())
         for g in e.groups:
             self._add(stage_group, self.seq, e.uai, g.code, str(g.kind), g.label or "")
 
@@ -122,7 +158,7 @@ class Stager:
         self.result.persons += 1
         seq = self.seq
         self._add(stage_person, seq, self.source, p.key, str(p.kind), p.ine, p.jointure, p.last_name, p.first_name,
-                  p.birth_date, p.email, p.uai, match_key(p), p.digest(), p.source_ref[:300])
+                  p.birth_date, p.email, p.uai, match_key(p), p.digest(), p.source_ref[:300], None)
         if e := p.enrollment:
             self._add(stage_enrollment, seq, e.school_year, e.uai, e.mef or "", e.niveau or "", e.division or "")
         for m in p.memberships:
@@ -130,7 +166,17 @@ class Stager:
         for g in p.guardians:
             self._add(stage_guardianship, seq, g.parent_key, g.rank)
         for a in p.assignments:
-            self._add(stage_assignment, seq, a.uai, a.group_code, a.subject or "")
+            self._add(stage_assignment, seq, a.uai, a.group_code, a.subject or "", a.principal)
+        for f in p.functions:
+            self._add(stage_function, seq, f.uai, f.code, f.label, f.discipline)
+
+    def _stage_nomenclature(self, n: Nomenclature) -> None:
+        if n.key in self._nomenclatures:
+            raise RecordError(n.source_ref, f"{n.kind} {n.code} is already in this run's feeds; record skipped")
+        self._nomenclatures.add(n.key)
+        self.result.nomenclatures += 1
+        self._add(stage_nomenclature, self.seq, self.source, str(n.kind), n.code, n.label, n.national_code,
+                  n.niveau, n.filiere, n.digest())
 
     def _stage_patch(self, patch: PersonPatch) -> None:
         self._waiting.append((self.seq, patch))
@@ -155,7 +201,7 @@ class Stager:
                     what = "modification" if isinstance(item, PersonPatch) else "deletion"
                     raise RecordError(item.source_ref, f"{what} of {item.key}, which is not stored")
                 if isinstance(item, PersonPatch):
-                    self._stage_person(normalize_person(apply_patch(stored[key], item)))
+                    self._stage_person(normalize_person(apply_patch(stored[key], item), self.pseudo))
                 else:
                     self.result.deletions += 1
                     self._add(stage_deletion, key, item.source_ref[:300])
@@ -179,7 +225,7 @@ def remove_staged(conn: Connection, run_id: int, seqs: list[int]) -> None:
     """Take staged records (people or establishments) out of the run."""
     for start in range(0, len(seqs), 500):
         chunk = seqs[start:start + 500]
-        for table in (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group):
+        for table in (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_nomenclature):
             conn.execute(delete(table).where(table.c.run_id == run_id, table.c.seq.in_(chunk)))
 
 

@@ -1,22 +1,60 @@
 """Read AAF XML files (Complet or Delta) as a stream of `hub.model` items.
 
-Files are parsed with ``lxml.etree.iterparse`` one request at a time and each
-request is dropped from the tree once read, so memory stays flat whatever the
-file size. The DTD named by the DOCTYPE is never loaded, nor anything else from
-the network. A malformed file stops the whole run (`SourceError`): half a
-directory is not a snapshot. A readable but unusable record becomes a
-`Rejected` item and the stream goes on.
+**Files.** The drop folder holds the files of one or more *feeds* (``ENT2D-CLERMONT``,
+``ENT1D-CLERMONT``, ``ENT_0690078K``…). A file is read when its name is
+``<feed>_<Complet|Delta>[_<AAAAMMJJ>[_<sequence>]]_<Type>[_<NNNN>].xml`` with a type among
+EtabEducNat, MefEducNat, MatiereEducNat, PersEducNat, Eleve, PersRelEleve, e.g.
+``ENT2D-CLERMONT_Delta_20260903_Eleve_0002.xml``, ``ENT_CLERMONT_Delta_20260903_1530_Eleve_0001.xml``,
+``ENT_Complet_Eleve_0000.xml``. The *sequence* (a time such as ``153000`` or a counter, glued to
+the date or after ``_``/``-``) orders the sets of one day; ``NNNN`` numbers the chunks of a file.
+A name without a date takes the modification time of the newest file of its feed and flavour.
+Any other ``*.xml`` (another AAF type such as a file of functions, another name) is not read,
+and the run's notes list it.
 
-``<structKey>`` tokens (ENTPersonStructRattach, ENTEleveClasses…) name a
-structure by its EtabEducNat ``<id>`` or by its UAI; the EtabEducNat files come
-first, so the map is known before any person. A Delta usually carries no
-EtabEducNat file: the reader then learns the ids from the other EtabEducNat
-files of the directory, and accepts a key that looks like a UAI as one.
+**Which files a run reads** (``mode = "auto"``). Per feed, the newest Complet set (by date and
+sequence) counts; older Complets, and Deltas not after that Complet, are skipped and the notes
+say so. Then:
+
+- a feed's newest Complet not read yet: the run reads the new Complets (a complete read, which
+  deletes whoever they leave out, when every feed of the folder has one in the run; otherwise
+  nobody is deleted and the notes say why); the Deltas after them wait for the next run;
+- otherwise the Deltas not read yet, of every feed, by date, sequence, type, chunk — never by
+  feed name — so one feed's late file is still read;
+- nothing new, and no Delta since the Complets: the Complets are read again (this changes nothing).
+
+``mode = "complet"`` reads the newest Complet of every feed, ``mode = "delta"`` only Deltas. The
+cursor the core keeps is JSON ``{feed: last file read}``; an older cursor (one file name) is
+understood once. Within a feed, a Delta file that arrives after a later one was read is not read.
+
+**Content.** Files are parsed with ``lxml.etree.iterparse`` one request at a time and each
+request is dropped from the tree once read, so memory stays flat whatever the file size. The
+DTD named by the DOCTYPE is never loaded, nor anything else from the network. CRLF line ends
+are fine; a file without an XML declaration is read as UTF-8, or ISO-8859-15 when it is not valid
+UTF-8. A malformed file stops the whole run (`SourceError`): half a directory is not a snapshot.
+A readable but unusable record becomes a `Rejected` item and the stream goes on.
+
+``<structKey>`` tokens (ENTPersonStructRattach, ENTEleveClasses, ENTPersonFonctions…) name a
+structure by its EtabEducNat ``<id>`` or by its code; the EtabEducNat files come first, so the
+map is known before any person. A Delta usually carries no EtabEducNat file: the reader then
+learns the ids from the other EtabEducNat files of the folder, and accepts a key that looks like
+a UAI as one. A structure whose code fails the UAI check letter (a replacement zone, a
+placeholder such as ``0000000V``) is kept as a pseudo-structure with its people, with one notice;
+a code longer than 8 characters cannot be stored and the structure is rejected.
+
+Staff: ENTPersonFonctions gives their functions (one per establishment named) and whether they
+teach; ENTAuxEnsClassesMatieres / ENTAuxEnsGroupesMatieres their classes and groups with a
+subject, ENTAuxEnsClasses / ENTAuxEnsGroupes those without, ENTAuxEnsClassesPrincipal
+(``structKey$classCode``) the classes they are professeur principal of. A Delta modification
+replaces the whole list of assignments, so it must carry ENTAuxEnsClassesMatieres and
+ENTAuxEnsGroupesMatieres (the other three, when absent, count as empty). Modifications of
+attributes the hub does not keep (mobile, addresses…) are counted in one note, not applied.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +62,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from hub.errors import SourceError
+from hub.errors import RecordError, SourceError
 from hub.model import (
     Enrollment,
     Establishment,
@@ -32,20 +70,35 @@ from hub.model import (
     GroupKind,
     Guardianship,
     Membership,
+    Nomenclature,
+    NomenclatureKind,
+    Notice,
     Person,
     PersonDeletion,
     PersonKind,
     PersonPatch,
     Rejected,
     TeachingAssignment,
+    validate_uai,
 )
-from hub.sdet import BIRTH_DATE, HUB_SECTEUR, HUB_ZONE, TEACHING_FUNCTIONS, UAI_LIKE, establishment_kind, guardians
+from hub.sdet import (
+    BIRTH_DATE,
+    HUB_SECTEUR,
+    HUB_ZONE,
+    UAI_LIKE,
+    establishment_kind,
+    functions,
+    guardians,
+    staff_kind,
+    teaching_assignments,
+)
 from hub.sync import Feed
-from plugins.aaf.writer import FILE_TYPES
+from plugins.aaf.drop_folder import AafFile, choose, list_files
 
-FILE_NAME = re.compile(r"_(EtabEducNat|PersEducNat|PersRelEleve|Eleve)(?:_(\d+))?\.xml$")
 REQUEST_TAGS = ("addRequest", "modifyRequest", "deleteRequest")
 PERSON_CATEGORIES = ("Eleve", "PersRelEleve", "PersEducNat")
+NOMENCLATURE_CATEGORIES = {"Mef": NomenclatureKind.MEF, "Matiere": NomenclatureKind.MATIERE}
+MAX_CODE = 8  # a structure code is stored where UAIs are
 # Delta modifications copied as they are: AAF attribute -> PersonPatch field
 PATCH_FIELDS = {
     "sn": "last_name",
@@ -55,13 +108,19 @@ PATCH_FIELDS = {
     "ENTEleveMEF": "enrollment.mef",
     "ENTEleveNivFormation": "enrollment.niveau",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AafFile:
-    path: Path
-    file_type: str  # EtabEducNat | PersEducNat | Eleve | PersRelEleve
-    flavour: str  # Complet | Delta
+WITH_SUBJECTS = ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres")
+WITHOUT_SUBJECTS = ("ENTAuxEnsClasses", "ENTAuxEnsGroupes")
+PRINCIPAL = "ENTAuxEnsClassesPrincipal"
+ASSIGNMENT_ATTRIBUTES = (*WITH_SUBJECTS, *WITHOUT_SUBJECTS, PRINCIPAL)
+# Attributes a Delta modification can change; any other is counted and ignored
+MODELLED = {
+    *PATCH_FIELDS, *ASSIGNMENT_ATTRIBUTES, "ENTPersonJointure", "ENTEleveLibelleMEF", "ENTPersonDateNaissance",
+    "ENTPersonStructRattach", "ENTEleveStructRattachId", "ENTEleveClasses", "ENTEleveGroupes",
+    "ENTElevePersRelEleve", "ENTEleveAutoriteParentale", "ENTPersonFonctions",
+}  # fmt: skip
+DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding", re.ASCII)
+BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+FALLBACK_ENCODING = "ISO-8859-15"
 
 
 @dataclass(slots=True)
@@ -89,46 +148,22 @@ class Reject(Exception):
     """A record the reader cannot turn into an item; becomes `Rejected`."""
 
 
-def sort_key(name: str) -> tuple:
-    """Import order: by set (the name before the type), then by type as in FILE_TYPES, then by index."""
-    m = FILE_NAME.search(name)
-    if not m:
-        return (name, len(FILE_TYPES), 0, name)
-    return (name[: m.start()], FILE_TYPES.index(m.group(1)), int(m.group(2) or 0), name)
-
-
-def list_files(directory: Path) -> list[AafFile]:
-    """The AAF files of ``directory`` in import order, or SourceError when there are none."""
-    if not directory.is_dir():
-        raise SourceError(f"AAF directory {directory} does not exist")
-    files = []
-    for path in directory.glob("*.xml"):
-        m = FILE_NAME.search(path.name)
-        flavour = "Complet" if "Complet" in path.name else "Delta" if "Delta" in path.name else None
-        if m and flavour and path.is_file():
-            files.append(AafFile(path, m.group(1), flavour))
-    if not files:
-        raise SourceError(
-            f"no AAF file in {directory}: expected *Complet*_<Type>_NNNN.xml or *Delta*_<Type>_NNNN.xml "
-            f"with a type among {', '.join(FILE_TYPES)}"
-        )
-    return sorted(files, key=lambda f: sort_key(f.path.name))
-
-
-def select_files(files: list[AafFile], mode: str, since: str | None) -> tuple[list[AafFile], bool, str | None]:
-    """(files to read, complete?, cursor): a Complet set wins in auto mode; Deltas after ``since`` otherwise."""
-    complets = [f for f in files if f.flavour == "Complet"]
-    deltas = [f for f in files if f.flavour == "Delta"]
-    where = files[0].path.parent
-    if mode == "complet" or (mode == "auto" and complets):
-        if not complets:
-            raise SourceError(f"no AAF Complet file in {where}")
-        return complets, True, None
-    if not deltas:
-        raise SourceError(f"no AAF Delta file in {where}")
-    if since:
-        deltas = [f for f in deltas if sort_key(f.path.name) > sort_key(since)]
-    return deltas, False, deltas[-1].path.name if deltas else since
+def undeclared_encoding(path: Path) -> str | None:
+    """ISO-8859-15 for a file with no encoding declared that is not valid UTF-8 (the XML default); else None."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if head.startswith(BOMS) or DECLARED.match(head):
+            return None
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            chunk = head
+            while chunk:
+                decoder.decode(chunk)
+                chunk = f.read(1 << 20)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return FALLBACK_ENCODING
+    return None
 
 
 def iter_requests(path: Path) -> Iterator[Request]:
@@ -136,7 +171,7 @@ def iter_requests(path: Path) -> Iterator[Request]:
     try:
         parser = etree.iterparse(
             str(path), events=("end",), tag=REQUEST_TAGS, resolve_entities=False, no_network=True,
-            load_dtd=False, huge_tree=True,
+            load_dtd=False, huge_tree=True, encoding=undeclared_encoding(path),
         )  # fmt: skip
         for _, elem in parser:
             request = read_request(elem, path.name)
@@ -178,20 +213,23 @@ def read_request(elem, file_name: str) -> Request:
 
 def read_feed(directory: Path, *, mode: str, since: str | None, school_year: int) -> Feed:
     """Choose the files now (errors surface at once), read them lazily as the core iterates."""
-    every = list_files(directory)
-    files, complete, cursor = select_files(every, mode, since)
+    listing = list_files(directory)
+    choice = choose(listing, mode, since)
     reader = AafReader(school_year)
-    if not complete:
-        chosen = set(files)
-        reader.learn_structures(f for f in every if f.file_type == "EtabEducNat" and f not in chosen)
-    flavour = "Complet" if complete else "Delta"
-    return Feed(
-        items=reader.items(files),
-        complete=complete,
-        cursor=cursor,
-        description=f"AAF {flavour}: {len(files)} file(s) from {directory}",
-        details={"mode": mode, "files": [f.path.name for f in files]},
+    if not choice.complete:
+        chosen = set(choice.files)
+        reader.learn_structures(f for f in listing.files if f.file_type == "EtabEducNat" and f not in chosen)
+    flavours = sorted({f.flavour for f in choice.files}) or ["Delta"]
+    feed = Feed(
+        items=(),
+        complete=choice.complete,
+        cursor=choice.cursor,
+        description=f"AAF {'+'.join(flavours)}: {len(choice.files)} file(s) from {directory}",
+        details={"mode": mode, "files": [f.path.name for f in choice.files]},
+        notes=choice.notes,
     )
+    feed.items = reader.items(choice.files, feed)
+    return feed
 
 
 class AafReader:
@@ -199,38 +237,43 @@ class AafReader:
 
     def __init__(self, school_year: int):
         self.school_year = school_year
-        self.structures: dict[str, str] = {}  # structure id or UAI -> UAI
+        self.structures: dict[str, str] = {}  # structure id or code -> code (a UAI, or a pseudo-structure's)
+        self.pseudo: set[str] = set()  # pseudo-structures already announced
         self.lenient = False  # in a Delta, accept an unknown structKey that looks like a UAI
+        self.unmodelled: Counter[str] = Counter()  # attribute -> modifications ignored
 
     def learn_structures(self, files: Iterable[AafFile]) -> None:
-        """Read only the ids and UAIs of EtabEducNat files outside the run (a Delta's context)."""
+        """Read only the ids and codes of EtabEducNat files outside the run (a Delta's context)."""
         for f in files:
             try:
                 for r in iter_requests(f.path):
-                    if r.operation == "addRequest" and r.id and (uai := r.first("ENTStructureUAI")):
-                        self.structures[r.id] = self.structures[uai.upper()] = uai.upper()
+                    if r.operation == "addRequest" and r.id and (code := _structure_code(r)):
+                        self.structures[r.id] = self.structures[code] = code
             except SourceError:
                 continue  # only context: the files of the run itself are what must be readable
 
-    def items(self, files: Iterable[AafFile]) -> Iterator:
+    def items(self, files: Iterable[AafFile], feed: Feed) -> Iterator:
+        """The items of the files, in order; ``feed.records`` and ``feed.notes`` are filled at the end."""
+        requests = 0
         for f in files:
             self.lenient = f.flavour == "Delta"
             for request in iter_requests(f.path):
+                requests += 1
                 try:
                     yield from self.items_of(request)
                 except Reject as exc:
                     key = f"jnt:{request.id}" if request.id and request.category in PERSON_CATEGORIES else ""
                     yield Rejected(request.ref, str(exc), key)
+        feed.records = requests
+        if self.unmodelled:
+            ranked = sorted(self.unmodelled.items(), key=lambda item: (-item[1], item[0]))
+            counts = ", ".join(f"{name}: {n:,}" for name, n in ranked)
+            feed.notes.append(f"{self.unmodelled.total():,} modifications of unmodelled attributes ignored ({counts})")
 
     def items_of(self, r: Request) -> Iterator:
         if not r.id:
             raise Reject("missing identifier")
-        if r.category == "EtabEducNat":
-            if r.operation != "addRequest":
-                what = "modifications" if r.operation == "modifyRequest" else "deletions"
-                raise Reject(f"establishment {what} are not supported in a Delta; send a Complet")
-            yield self.establishment(r)
-        elif r.category in PERSON_CATEGORIES:
+        if r.category in PERSON_CATEGORIES:
             if r.operation != "addRequest" and not self.lenient:
                 raise Reject(f"{r.operation} in a Complet file, which holds only addRequest")
             if r.operation == "addRequest":
@@ -239,25 +282,52 @@ class AafReader:
                 yield PersonDeletion(f"jnt:{r.id}", r.ref)
             else:
                 yield from self.patch(r)
+        elif r.category == "EtabEducNat" or r.category in NOMENCLATURE_CATEGORIES:
+            if r.operation != "addRequest":
+                what = "modifications" if r.operation == "modifyRequest" else "deletions"
+                thing = "establishment" if r.category == "EtabEducNat" else "nomenclature"
+                raise Reject(f"{thing} {what} are not supported in a Delta; send a Complet")
+            yield from self.establishment(r) if r.category == "EtabEducNat" else (self.nomenclature(r),)
         else:
             raise Reject(f"unknown category {r.category!r}" if r.category else "missing category")
 
-    def establishment(self, r: Request) -> Establishment:
-        uai = (r.first("ENTStructureUAI") or r.first("ENTEtablissementUAI")).upper()
-        if not uai:
+    def establishment(self, r: Request) -> Iterator:
+        code = _structure_code(r)
+        if not code:
             raise Reject("missing mandatory attribute ENTStructureUAI")
-        self.structures[r.id] = self.structures[uai] = uai
+        if len(code) > MAX_CODE:
+            raise Reject(f"structure code {code!r} is longer than {MAX_CODE} characters and cannot be stored")
+        self.structures[r.id] = self.structures[code] = code
+        try:
+            validate_uai(code)
+            pseudo = False
+        except RecordError as exc:
+            pseudo = True
+            if code not in self.pseudo:
+                self.pseudo.add(code)
+                yield Notice(r.ref, f"structure {code} fails the UAI check ({_uai_problem(code, exc.reason)}): "
+                             "kept as a pseudo-structure")  # fmt: skip
         groups = [
-            Group(uai, tokens[0], kind, tokens[1] if len(tokens) > 1 else "")
+            Group(code, tokens[0], kind, tokens[1] if len(tokens) > 1 else "")
             for name, kind in (("ENTStructureClasses", GroupKind.DIVISION), ("ENTStructureGroupes", GroupKind.GROUPE))
             for tokens in (v.split("$") for v in r.values(name))
         ]
-        return Establishment(
-            uai, r.first("ENTStructureNomCourant"), establishment_kind(r.first("ENTStructureTypeStruct")),
+        yield Establishment(
+            code, r.first("ENTStructureNomCourant"), establishment_kind(r.first("ENTStructureTypeStruct")),
             commune=r.first("l"), secteur_college=r.first(HUB_SECTEUR).upper() or None,
             zone=r.first(HUB_ZONE) or None, territorial_unit=r.first("ENTEtablissementBassin") or None, groups=groups,
-            source_ref=r.ref,
+            pseudo=pseudo, source_ref=r.ref,
         )  # fmt: skip
+
+    def nomenclature(self, r: Request) -> Nomenclature:
+        kind = NOMENCLATURE_CATEGORIES[r.category]
+        if kind == NomenclatureKind.MEF:
+            return Nomenclature(
+                kind, r.first("ENTMefJointure") or r.id, _mandatory(r, "ENTLibelleMef"), r.first("ENTMEFSTAT11"),
+                r.first("ENTNivFormation"), r.first("ENTFiliere"), source_ref=r.ref,
+            )  # fmt: skip
+        return Nomenclature(kind, r.first("ENTMatJointure") or r.id, _mandatory(r, "ENTLibelleMatiere"),
+                            r.first("ENTMatiereRattach"), source_ref=r.ref)  # fmt: skip
 
     def person(self, r: Request) -> Person:
         last, first = _mandatory(r, "sn"), _mandatory(r, "givenName")
@@ -268,10 +338,8 @@ class AafReader:
         if r.category == "PersRelEleve":
             return Person(PersonKind.PARENT, last, first, **common)
         if r.category == "PersEducNat":
-            functions = (f.split("$") for f in r.values("ENTPersonFonctions"))
-            teaching = any(len(t) > 1 and t[1] in TEACHING_FUNCTIONS for t in functions)
-            kind = PersonKind.ENSEIGNANT if teaching else PersonKind.PERSONNEL
-            return Person(kind, last, first, assignments=self.assignments(r), **common)
+            found = self.functions(r)
+            return Person(staff_kind(found), last, first, assignments=self.assignments(r), functions=found, **common)
         classes, groups = self.keyed(r, "ENTEleveClasses"), self.keyed(r, "ENTEleveGroupes")
         uai = common["uai"] = common["uai"] or (classes[0][0] if classes else None)
         niveau = r.first("ENTEleveNivFormation") or r.first("ENTEleveLibelleMEF")
@@ -287,6 +355,9 @@ class AafReader:
         """A Delta modifyRequest as a PersonPatch; an assignment list that cannot be replaced alone is rejected."""
         if r.unsupported:
             raise Reject(f"modification {', '.join(r.unsupported)} is not supported (only replace)")
+        for name in r.attributes:
+            if name not in MODELLED:
+                self.unmodelled[name] += 1
         fields: dict = {}
         for name, target in PATCH_FIELDS.items():
             if name in r.attributes:
@@ -312,16 +383,19 @@ class AafReader:
             fields["memberships:groupe"] = _memberships(self.keyed(r, "ENTEleveGroupes"), GroupKind.GROUPE)
         if "ENTElevePersRelEleve" in r.attributes or "ENTEleveAutoriteParentale" in r.attributes:
             fields["guardians"] = _guardians(r)
-        teaching = [a for a in ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres") if a in r.attributes]
-        if len(teaching) == 2:
+        if "ENTPersonFonctions" in r.attributes:
+            fields["functions"] = self.functions(r)
+        teaching = [a for a in ASSIGNMENT_ATTRIBUTES if a in r.attributes]
+        complete_list = all(a in r.attributes for a in WITH_SUBJECTS)
+        if complete_list:
             fields["assignments"] = self.assignments(r)
         if fields:
             yield PersonPatch(f"jnt:{r.id}", fields, r.ref)
-        if len(teaching) == 1:
+        if teaching and not complete_list:
             yield Rejected(
                 r.ref,
-                f"{teaching[0]} alone cannot be applied: the hub keeps one list of assignments; "
-                "send ENTAuxEnsClassesMatieres and ENTAuxEnsGroupesMatieres together",
+                f"{', '.join(teaching)} alone cannot be applied: the hub keeps one list of assignments; "
+                "send ENTAuxEnsClassesMatieres and ENTAuxEnsGroupesMatieres with it",
                 f"jnt:{r.id}",
             )
 
@@ -332,10 +406,10 @@ class AafReader:
         return None
 
     def resolve(self, key: str, attribute: str) -> str:
-        """The UAI a structKey names: a known structure id or UAI, or (in a Delta) anything shaped like a UAI."""
-        uai = self.structures.get(key) or self.structures.get(key.upper())
-        if uai:
-            return uai
+        """The code a structKey names: a known structure id or code, or (in a Delta) anything shaped like a UAI."""
+        code = self.structures.get(key) or self.structures.get(key.upper())
+        if code:
+            return code
         if self.lenient and UAI_LIKE.match(key.upper()):
             return key.upper()
         raise Reject(f"unknown structure {key!r} in {attribute}")
@@ -351,11 +425,23 @@ class AafReader:
         return result
 
     def assignments(self, r: Request) -> tuple[TeachingAssignment, ...]:
-        return tuple(
-            TeachingAssignment(uai, code, subject)
-            for name in ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres")
-            for uai, code, subject in self.keyed(r, name)
+        return teaching_assignments(
+            [k for name in WITH_SUBJECTS for k in self.keyed(r, name)],
+            [k for name in WITHOUT_SUBJECTS for k in self.keyed(r, name)],
+            self.keyed(r, PRINCIPAL),
         )
+
+    def functions(self, r: Request):
+        return functions(r.values("ENTPersonFonctions"), lambda key: self.resolve(key, "ENTPersonFonctions"))
+
+
+def _structure_code(r: Request) -> str:
+    return (r.first("ENTStructureUAI") or r.first("ENTEtablissementUAI")).upper()
+
+
+def _uai_problem(code: str, reason: str) -> str:
+    """'expected 0000000A' for a wrong check letter, the core's reason otherwise."""
+    return f"expected {code[:7]}{reason[-1]}" if UAI_LIKE.match(code) else reason
 
 
 def _mandatory(r: Request, name: str) -> str:

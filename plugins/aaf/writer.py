@@ -8,18 +8,32 @@ Characters the encoding lacks become character references, so any name survives.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain
 from pathlib import Path
 from typing import TextIO
 from xml.sax.saxutils import escape
 
 from hub.demo import Academie
-from hub.demo_vocabulary import DISCIPLINES
-from hub.model import Establishment, EstablishmentKind, GroupKind, Person, PersonKind
-from hub.sdet import HUB_SECTEUR, HUB_ZONE
+from hub.demo_roles import demo_nomenclature, staff_roles, staff_values, structure_id
+from hub.model import (
+    Establishment,
+    EstablishmentKind,
+    GroupKind,
+    Nomenclature,
+    NomenclatureKind,
+    Person,
+    PersonKind,
+)
+from hub.sdet import HUB_SECTEUR, HUB_ZONE, STRUCTURE_TYPES
 
 DEFAULT_ENCODING = "ISO-8859-15"
-FILE_TYPES = ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")  # also the import order
+# The file types the hub reads, in import order (structures, then the dictionaries, then people)
+FILE_TYPES = ("EtabEducNat", "MefEducNat", "MatiereEducNat", "PersEducNat", "Eleve", "PersRelEleve")
+# Request category (operationalAttributes value) -> (its attribute name, the file type holding it)
+CATEGORIES = {
+    "EtabEducNat": ("categorieStructure", "EtabEducNat"),
+    "Mef": ("categorieMef", "MefEducNat"),
+    "Matiere": ("categorieMatiere", "MatiereEducNat"),
+}
 OPERATIONS = {"add": "addRequest", "modify": "modifyRequest", "delete": "deleteRequest"}
 PERSON_FILE_TYPE = {
     PersonKind.ENSEIGNANT: "PersEducNat",
@@ -27,30 +41,14 @@ PERSON_FILE_TYPE = {
     PersonKind.ELEVE: "Eleve",
     PersonKind.PARENT: "PersRelEleve",
 }
-STRUCTURE_TYPES = {
-    EstablishmentKind.ECOLE: "ECOLE PRIMAIRE",
-    EstablishmentKind.COLLEGE: "COLLEGE",
-    EstablishmentKind.LYCEE: "LYCEE",
-    EstablishmentKind.LYCEE_PRO: "LYCEE PROFESSIONNEL",
-    EstablishmentKind.EREA: "EREA",
-    EstablishmentKind.OTHER: "AUTRE",
-}
-# Functions given to non-teaching staff, in order, per establishment (the model has no role field)
-STAFF_FUNCTIONS = (("DIR", "DIRECTION"), ("EDU", "EDUCATION"), ("AED", "ASSISTANT D'EDUCATION"), ("ADF", "GESTION"))
-
 Attributes = Mapping[str, str | Sequence[str] | None]
 RequestSpec = tuple[str, str, str | None, Attributes | None]  # (operation, category, id, attributes)
-
-
-def structure_id(uai: str) -> str:
-    """The ENTStructureJointure the demo gives an establishment: numeric, distinct from its UAI."""
-    return f"1{uai[:7]}"
 
 
 def request_xml(operation: str, category: str, identifier: str | None, attributes: Attributes | None = None) -> str:
     """One request on one line; ``operation`` is add, modify, delete or a tag name; id None leaves it out."""
     tag = OPERATIONS.get(operation, operation)
-    kind = "categorieStructure" if category == "EtabEducNat" else "categoriePersonne"
+    kind = CATEGORIES.get(category, ("categoriePersonne",))[0]
     parts = [f'<{tag}><operationalAttributes><attr name="{kind}"><value>{_text(category)}</value></attr>']
     parts.append("</operationalAttributes>")
     if identifier is not None:
@@ -96,7 +94,7 @@ def write_requests(
     """Write hand-made requests, one file per type (from each request's category unless ``file_type``)."""
     by_type: dict[str, list[RequestSpec]] = {}
     for request in requests:
-        kind = file_type or request[1]
+        kind = file_type or CATEGORIES.get(request[1], ("", request[1]))[1]
         if kind not in FILE_TYPES:
             raise ValueError(f"category {kind!r} has no AAF file type; pass file_type")
         by_type.setdefault(kind, []).append(request)
@@ -125,22 +123,30 @@ def write_academie(
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{prefix}_Complet_{academie.school_year}0901"
     group_kinds = {(g.uai, g.code): g.kind for e in academie.establishments for g in e.groups}
-    functions: dict[str, int] = {}
     sources: dict[str, Iterator] = {
         "EtabEducNat": (
             ("add", "EtabEducNat", structure_id(e.uai), establishment_attributes(e)) for e in academie.establishments
         ),
-        "PersEducNat": chain(academie.persons_of(PersonKind.ENSEIGNANT), academie.persons_of(PersonKind.PERSONNEL)),
-        "Eleve": academie.persons_of(PersonKind.ELEVE),
-        "PersRelEleve": academie.persons_of(PersonKind.PARENT),
+        "MefEducNat": (nomenclature_request(n) for n in demo_nomenclature(NomenclatureKind.MEF)),
+        "MatiereEducNat": (nomenclature_request(n) for n in demo_nomenclature(NomenclatureKind.MATIERE)),
+        "PersEducNat": (person_request(p, group_kinds) for p in staff_roles(academie)),
+        "Eleve": (person_request(p, group_kinds) for p in academie.persons_of(PersonKind.ELEVE)),
+        "PersRelEleve": (person_request(p, group_kinds) for p in academie.persons_of(PersonKind.PARENT)),
     }
     written = []
     for kind in FILE_TYPES:
-        specs = (
-            item if kind == "EtabEducNat" else person_request(item, group_kinds, functions) for item in sources[kind]
-        )
-        written += _write_chunks(directory, f"{stem}_{kind}", specs, encoding, max_per_file)
+        written += _write_chunks(directory, f"{stem}_{kind}", sources[kind], encoding, max_per_file)
     return written
+
+
+def nomenclature_request(n: Nomenclature) -> RequestSpec:
+    """A MefEducNat or MatiereEducNat addRequest."""
+    if n.kind == NomenclatureKind.MEF:
+        return ("add", "Mef", n.code, {"ENTMefJointure": n.code, "ENTLibelleMef": n.label,
+                                       "ENTMEFSTAT11": n.national_code, "ENTNivFormation": n.niveau,
+                                       "ENTFiliere": n.filiere})  # fmt: skip
+    return ("add", "Matiere", n.code, {"ENTMatJointure": n.code, "ENTLibelleMatiere": n.label,
+                                       "ENTMatiereRattach": n.national_code})  # fmt: skip
 
 
 def establishment_attributes(e: Establishment) -> dict[str, str | list[str] | None]:
@@ -159,8 +165,8 @@ def establishment_attributes(e: Establishment) -> dict[str, str | list[str] | No
     }
 
 
-def person_request(p: Person, group_kinds: Mapping[tuple[str, str], str], functions: dict[str, int]) -> RequestSpec:
-    """A person as an addRequest of its category; ``functions`` counts non-teaching staff per UAI."""
+def person_request(p: Person, group_kinds: Mapping[tuple[str, str], str]) -> RequestSpec:
+    """A person as an addRequest of its category (staff functions and principal flags as the person has them)."""
     category = PERSON_FILE_TYPE[PersonKind(p.kind)]
     a: dict[str, str | list[str] | None] = {
         "ENTPersonJointure": p.jointure,
@@ -182,23 +188,7 @@ def person_request(p: Person, group_kinds: Mapping[tuple[str, str], str], functi
             for g in p.guardians
         ] or None
     elif p.kind in (PersonKind.ENSEIGNANT, PersonKind.PERSONNEL):
-        sid = structure_id(p.uai) if p.uai else ""
-        if p.kind == PersonKind.ENSEIGNANT:
-            code, label = DISCIPLINES.get(p.assignments[0].subject, ("", "")) if p.assignments else ("", "")
-            a["ENTPersonFonctions"] = f"{sid}$ENS$ENSEIGNEMENT${code}${label}"
-        else:
-            n = functions[p.uai or ""] = functions.get(p.uai or "", -1) + 1
-            code, label = STAFF_FUNCTIONS[n if n < 2 else 2 + n % 2]
-            a["ENTPersonFonctions"] = f"{sid}${code}${label}"
-        for name, kind in (
-            ("ENTAuxEnsClassesMatieres", GroupKind.DIVISION),
-            ("ENTAuxEnsGroupesMatieres", GroupKind.GROUPE),
-        ):
-            a[name] = [
-                f"{structure_id(t.uai)}${t.group_code}${t.subject}"
-                for t in p.assignments
-                if group_kinds.get((t.uai, t.group_code), GroupKind.DIVISION) == kind
-            ] or None
+        a.update({name: values or None for name, values in staff_values(p, structure_id, group_kinds).items()})
         a["PersEducNatPresenceDevantEleves"] = "O" if p.kind == PersonKind.ENSEIGNANT else "N"
     return ("add", category, p.jointure, a)
 

@@ -9,6 +9,7 @@ the ENT attributes for an OpenLDAP server.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -17,6 +18,7 @@ from hub.hookspecs import hookimpl
 from hub.sdet import current_school_year
 from hub.settings import Strict
 from plugins.ldap_directory import ldif, reader
+from plugins.ldap_directory.presets import DEFAULT_ATTRIBUTES, PRESETS
 
 DEFAULT_DEMO_DIR = Path("var/demo/ldap")
 
@@ -25,6 +27,24 @@ class Settings(Strict):
     """``[plugins.ldap]``: which server, as whom, where the entries are and how their attributes are named.
 
     The bind password is a secret: ``HUB_PLUGINS__LDAP__BIND_PASSWORD`` or ``..._FILE``, never the file.
+
+    ``preset`` names the directory's layout (`plugins.ldap_directory.presets`):
+
+    - ``"sdet"`` (default): the hub's own schema (``ent.schema``), fed from the AAF as it is:
+      ``ENTPersonJointure`` is the AAF key, parents are named by it.
+    - ``"esco"``: the GIP-RECIA ESCO schema used by many ENT directories: ``ENTPersonJointure``
+      holds ``<source id>$<key>`` values (``ENT`` for manual entries, ``MENESR`` or an académie
+      code such as ``AC-RENNES`` for the ministry feed), parents are named by uid or DN,
+      structure keys are DNs, establishments are ``ENTEtablissement`` entries. Needs
+      ``jointure_sources``.
+
+    ``jointure_sources`` (ordered) is the jointure rule: the first source listed that a person's
+    ``ENTPersonJointure`` has gives the key, its ``<source id>$`` prefix cut, so it equals the
+    AAF ``<identifier><id>`` and the same person read from the AAF and from the directory is
+    one person. Someone with no value from these sources is rejected (journaled) — add ``"ENT"``
+    to keep manual entries. Empty: the first value is taken as it is (``sdet``).
+
+    ``attributes`` and the filters, when given, apply on top of the preset.
     """
 
     url: str = Field(description="ldap://host[:port] or ldaps://host[:port]")
@@ -35,15 +55,22 @@ class Settings(Strict):
     base_dn: str
     people_dn: str | None = Field(None, description="search base for people; default base_dn")
     structures_dn: str | None = Field(None, description="search base for structures; default base_dn")
-    people_filter: str = "(objectClass=ENTPerson)"
-    structures_filter: str = "(objectClass=ENTStructure)"
+    preset: Literal["sdet", "esco"] = Field("sdet", description="the directory's layout: sdet (ours) or esco")
+    jointure_sources: list[str] = Field(
+        default_factory=list,
+        description='source ids whose ENTPersonJointure to keep, in order, e.g. ["AC-RENNES", "MENESR"]',
+    )
+    people_filter: str | None = Field(None, description="default: the preset's, (objectClass=ENTPerson)")
+    structures_filter: str | None = Field(
+        None, description="default: the preset's, (objectClass=ENTStructure) or (objectClass=ENTEtablissement)"
+    )
     page_size: int = Field(1000, ge=1, le=100_000, description="entries per page of the paged search")
     timeout_seconds: int = Field(60, ge=1, description="connect timeout, and the longest wait for one page")
     school_year: int | None = Field(None, description="the enrollments' year; None: the current school year")
     attributes: dict[str, str] = Field(
-        default_factory=lambda: dict(reader.DEFAULT_ATTRIBUTES),
+        default_factory=dict,
         description="SDET attribute name -> this server's name for it ('' to leave it out); "
-        "only the names given replace the defaults",
+        "only the names given replace the preset's",
     )
 
     @field_validator("url")
@@ -62,7 +89,9 @@ class Settings(Strict):
 
     @field_validator("people_filter", "structures_filter")
     @classmethod
-    def _filter(cls, value: str) -> str:
+    def _filter(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         depth = 0
         for char in value:
@@ -76,17 +105,31 @@ class Settings(Strict):
     @field_validator("attributes")
     @classmethod
     def _known_attributes(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(reader.DEFAULT_ATTRIBUTES))
+        unknown = sorted(set(value) - set(DEFAULT_ATTRIBUTES))
         if unknown:
-            raise ValueError(
-                f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(reader.DEFAULT_ATTRIBUTES)}"
-            )
-        return {**reader.DEFAULT_ATTRIBUTES, **{k: v.strip() for k, v in value.items()}}
+            raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_ATTRIBUTES)}")
+        return {k: v.strip() for k, v in value.items()}
+
+    @field_validator("jointure_sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        if any(not s.strip() or "$" in s for s in value):
+            raise ValueError("each source id is a non-empty name without '$', e.g. AC-RENNES or MENESR")
+        return [s.strip() for s in value]
 
     @model_validator(mode="after")
-    def _tls_once(self) -> Settings:
+    def _apply_preset(self) -> Settings:
         if self.start_tls and self.url.lower().startswith("ldaps://"):
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is TLS already")
+        preset = PRESETS[self.preset]
+        if preset.prefixed_jointure and not self.jointure_sources:
+            raise ValueError(
+                f"preset {self.preset!r} needs jointure_sources: the source ids whose ENTPersonJointure to keep, "
+                'in order, e.g. ["AC-RENNES", "MENESR"]'
+            )
+        self.attributes = {**preset.attributes, **self.attributes}
+        self.people_filter = self.people_filter or preset.people_filter
+        self.structures_filter = self.structures_filter or preset.structures_filter
         return self
 
 
@@ -109,6 +152,7 @@ def hub_write_demo(settings: Settings | None, academie, directory: Path | None) 
     return [
         ldif.write_academie(
             academie, target, base_dn=settings.base_dn, people_dn=settings.people_dn,
-            structures_dn=settings.structures_dn, attributes=settings.attributes,
+            structures_dn=settings.structures_dn, attributes=settings.attributes, preset=settings.preset,
+            jointure_source=settings.jointure_sources[0] if settings.jointure_sources else "AC-DEMO",
         )
     ]  # fmt: skip

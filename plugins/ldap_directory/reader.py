@@ -2,7 +2,12 @@
 
 Entries come through a paged search (RFC 2696) and are turned into records one at a
 time, so memory holds one page whatever the directory's size. Structures are read
-first, then people. A full read is a snapshot (``Feed.complete``); with ``since``, only
+first, then people; `plugins.ldap_directory.presets` says how the directory lays them out.
+Only one search is open on the connection at a time (a server drops a paged search's
+cookie when another search runs beside it): what the people need is learned before
+their search starts — in an incremental read, every structure's DN and id (a few
+thousand small entries); with the ``esco`` preset, every parent's uid and jointure.
+A full read is a snapshot (``Feed.complete``); with ``since``, only
 the entries whose ``modifyTimestamp`` is at or after it are read. That timestamp has a
 one-second resolution, so the boundary second is read again: the core's diff makes those
 repeats no-ops. The new cursor is the latest ``modifyTimestamp`` the read saw; it is set
@@ -34,29 +39,36 @@ from hub.model import (
     Establishment,
     Group,
     GroupKind,
+    Guardianship,
     Membership,
     Person,
     PersonKind,
     Rejected,
-    TeachingAssignment,
 )
-from hub.sdet import BIRTH_DATE, HUB_SECTEUR, HUB_ZONE, UAI_LIKE, establishment_kind, guardians, person_kind
+from hub.sdet import (
+    BIRTH_DATE,
+    HUB_SECTEUR,
+    HUB_ZONE,
+    UAI_LIKE,
+    establishment_kind,
+    functions,
+    guardians,
+    person_kind,
+    teaching_assignments,
+)
 from hub.sync import Feed
 from plugins.ldap_directory.connection import close, connect, source_error
+from plugins.ldap_directory.presets import (
+    DEFAULT_ATTRIBUTES,
+    PARENT_PROFILES,
+    PERSON_ATTRIBUTES,
+    PRESETS,
+    STRUCTURE_ATTRIBUTES,
+    TIMESTAMP,
+    jointure_key,
+)
 
-PERSON_ATTRIBUTES = (
-    "ENTPersonJointure", "ENTEleveINE", "sn", "givenName", "ENTPersonDateNaissance", "mail",
-    "ENTPersonStructRattach", "ENTPersonProfils", "ENTEleveClasses", "ENTEleveGroupes", "ENTEleveMEF",
-    "ENTEleveLibelleMEF", "ENTEleveNivFormation", "ENTElevePersRelEleve", "ENTEleveAutoriteParentale",
-    "ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres",
-)  # fmt: skip
-STRUCTURE_ATTRIBUTES = (
-    "ENTStructureUAI", "ENTStructureJointure", "ENTStructureNomCourant", "ENTStructureTypeStruct", "l",
-    "ENTStructureClasses", "ENTStructureGroupes", "ENTEtablissementBassin", HUB_SECTEUR, HUB_ZONE,
-)  # fmt: skip
-TIMESTAMP = "modifyTimestamp"
-# The SDET names, read as they are unless the settings map them to the server's own names
-DEFAULT_ATTRIBUTES = {name: name for name in (*PERSON_ATTRIBUTES, *STRUCTURE_ATTRIBUTES, TIMESTAMP)}
+__all__ = ["DEFAULT_ATTRIBUTES", "DirectoryReader", "read_feed"]
 
 GENERALIZED_TIME = re.compile(r"^\d{14}(?:[.,]\d{1,6})?Z$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -100,6 +112,7 @@ def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
             "url": settings.url,
             "base_dn": settings.base_dn,
             "since": since,
+            "preset": settings.preset,
             "people_filter": settings.people_filter,
             "structures_filter": settings.structures_filter,
         },
@@ -114,10 +127,11 @@ class DirectoryReader:
     def __init__(self, settings, school_year: int):
         self.settings = settings
         self.school_year = school_year
+        self.preset = PRESETS[settings.preset]
         self.names = {k: v for k, v in settings.attributes.items() if v}  # SDET name -> server's name
         self.keys = {k: v.lower() for k, v in self.names.items()}  # SDET name -> key in an entry's dict
         self.structures: dict[str, str] = {}  # lower-cased DN or structure id -> UAI
-        self.complete_map = False  # every structure has been seen (a full read)
+        self.parents: dict[str, str] = {}  # lower-cased uid (or DN, when not named by its uid) -> jointure
         self.cursor: str | None = None
         self.doing = ""
         self.conn: Connection | None = None
@@ -137,12 +151,15 @@ class DirectoryReader:
                         yield self.establishment(dn, a)
                     except Reject as exc:
                         yield Rejected(dn, str(exc))
-                self.complete_map = since is None
+                if since is not None:  # the changed people may name structures this read did not see
+                    self.learn_structures()
+                if self.preset.parents_by_uid:
+                    self.learn_parents()
                 for dn, a in self.search(s.people_dn or s.base_dn, s.people_filter, PERSON_ATTRIBUTES, since, "people"):
                     try:
                         yield self.person(dn, a)
                     except Reject as exc:
-                        jointure = self.first(a, "ENTPersonJointure")
+                        jointure = self.jointure(a)
                         yield Rejected(dn, str(exc), f"jnt:{jointure}" if jointure else "")
             except SourceError:
                 raise
@@ -153,15 +170,19 @@ class DirectoryReader:
             close(conn)
 
     def search(
-        self, base: str, flt: str, wanted: Iterable[str], since: str | None, what: str
+        self, base: str, flt: str, wanted: Iterable[str], since: str | None, what: str, *, learning: bool = False
     ) -> Iterator[tuple[str, dict]]:
-        """(DN, {lower-cased attribute: values}) of each entry, one page in memory at a time."""
+        """(DN, {lower-cased attribute: values}) of each entry, one page in memory at a time.
+
+        A ``learning`` search reads context (keys of entries the read may name), not
+        changes: it does not move the cursor.
+        """
         self.doing = f"reading {what} under {base}"
         if since is not None:
             stamp = self.names.get(TIMESTAMP, TIMESTAMP)
             flt = f"(&{flt}({stamp}>={escape_filter_chars(since)}))"
-        attributes = [self.names[n] for n in (*wanted, TIMESTAMP) if n in self.names]
-        stamp_key = self.keys.get(TIMESTAMP)
+        attributes = [self.names[n] for n in (*wanted, *(() if learning else (TIMESTAMP,))) if n in self.names]
+        stamp_key = None if learning else self.keys.get(TIMESTAMP)
         entries = self.conn.extend.standard.paged_search(
             base, flt, SUBTREE, attributes=attributes, paged_size=self.settings.page_size, generator=True,
         )  # fmt: skip
@@ -231,11 +252,13 @@ class DirectoryReader:
 
     # --- records ---------------------------------------------------------------------
 
+    def jointure(self, a: dict) -> str:
+        """The person's key: the ENTPersonJointure of the first of ``jointure_sources``, its prefix cut."""
+        return jointure_key(self.values(a, "ENTPersonJointure"), self.settings.jointure_sources)
+
     def establishment(self, dn: str, a: dict) -> Establishment:
         uai = self.mandatory(a, "ENTStructureUAI").upper()
-        self.structures[_dn_key(dn)] = uai
-        if jointure := self.first(a, "ENTStructureJointure"):
-            self.structures[jointure.lower()] = uai
+        self.remember_structure(dn, a, uai)
         groups = [
             Group(uai, tokens[0], kind, tokens[1] if len(tokens) > 1 else "")
             for name, kind in (("ENTStructureClasses", GroupKind.DIVISION), ("ENTStructureGroupes", GroupKind.GROUPE))
@@ -249,7 +272,15 @@ class DirectoryReader:
         )  # fmt: skip
 
     def person(self, dn: str, a: dict) -> Person:
-        jointure = self.mandatory(a, "ENTPersonJointure")
+        jointure = self.jointure(a)
+        if not jointure:
+            found = self.values(a, "ENTPersonJointure")
+            if not found:
+                raise Reject(f"missing mandatory attribute {self.names.get('ENTPersonJointure')}")
+            raise Reject(
+                f"no {self.names.get('ENTPersonJointure')} from {' or '.join(self.settings.jointure_sources)} "
+                f"(found {', '.join(found)}); plugins.ldap.jointure_sources lists the sources whose keys are kept"
+            )
         profiles = self.values(a, "ENTPersonProfils")
         kind = person_kind(profiles)
         if kind is None:
@@ -268,12 +299,15 @@ class DirectoryReader:
         if kind == PersonKind.PARENT:
             return Person(kind, last, first, **common)
         if kind != PersonKind.ELEVE:
-            assignments = tuple(
-                TeachingAssignment(uai, code, subject)
-                for name in ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres")
-                for uai, code, subject in self.keyed(a, name)
+            assignments = teaching_assignments(
+                self.keyed(a, "ENTAuxEnsClassesMatieres") + self.keyed(a, "ENTAuxEnsGroupesMatieres"),
+                self.keyed(a, "ENTAuxEnsClasses") + self.keyed(a, "ENTAuxEnsGroupes"),
+                self.keyed(a, "ENTAuxEnsClassesPrincipal"),
             )
-            return Person(kind, last, first, assignments=assignments, **common)
+            staff_functions = functions(
+                self.values(a, "ENTPersonFonctions"), lambda key: self.resolve(key, "ENTPersonFonctions")
+            )
+            return Person(kind, last, first, assignments=assignments, functions=staff_functions, **common)
         classes, groups = self.keyed(a, "ENTEleveClasses"), self.keyed(a, "ENTEleveGroupes")
         uai = common["uai"] = common["uai"] or (classes[0][0] if classes else None)
         niveau = self.first(a, "ENTEleveNivFormation") or self.first(a, "ENTEleveLibelleMEF")
@@ -284,10 +318,26 @@ class DirectoryReader:
         )
         return Person(
             kind, last, first, ine=self.first(a, "ENTEleveINE") or None, enrollment=enrollment,
-            memberships=memberships,
-            guardians=guardians(self.values(a, "ENTElevePersRelEleve"), self.values(a, "ENTEleveAutoriteParentale")),
-            **common,
+            memberships=memberships, guardians=self.guardians(a), **common,
         )  # fmt: skip
+
+    def guardians(self, a: dict) -> tuple[Guardianship, ...]:
+        """ENTElevePersRelEleve (or ENTEleveAutoriteParentale); parents named by uid or DN as their jointure."""
+        links, legal = self.values(a, "ENTElevePersRelEleve"), self.values(a, "ENTEleveAutoriteParentale")
+        if self.preset.parents_by_uid:
+            tokens = (_split_dn_key(v) if "=" in v else v.split("$") for v in links)
+            links = ["$".join((self.parent_key(t[0]), *t[1:])) for t in tokens]
+            legal = [self.parent_key(v) for v in legal]
+        return guardians(links, legal)
+
+    def parent_key(self, ref: str) -> str:
+        """The jointure of the parent a uid or DN names; the reference itself when unknown, so that the
+        core reports that guardian as not known."""
+        if "=" not in ref:
+            return self.parents.get(ref.strip().lower(), ref)
+        dn = _dn_key(ref)
+        attribute, _, value = dn.split(",", 1)[0].partition("=")
+        return (self.parents.get(value) if attribute == "uid" else None) or self.parents.get(dn, ref)
 
     def keyed(self, a: dict, name: str) -> list[tuple[str, str, str]]:
         """``structKey$code[$subject]`` values as (UAI, code, subject)."""
@@ -304,29 +354,46 @@ class DirectoryReader:
         if UAI_LIKE.match(key.upper()):
             return key.upper()
         uai = self.structures.get(_dn_key(key))
-        if uai is None and not self.complete_map:
-            self.learn_structures()
-            uai = self.structures.get(_dn_key(key))
         if uai is None:
             raise Reject(f"unknown structure {key!r} in {self.names.get(attribute, attribute)}")
         return uai
 
+    def remember_structure(self, dn: str, a: dict, uai: str) -> None:
+        """A structure's DN and ids (each ENTStructureJointure value, with and without its source prefix) -> UAI."""
+        self.structures[_dn_key(dn)] = uai
+        for jointure in self.values(a, "ENTStructureJointure"):
+            stripped = jointure.partition("$")[2] or jointure
+            self.structures[jointure.lower()] = self.structures[stripped.lower()] = uai
+
     def learn_structures(self) -> None:
         """Map every structure's DN and id to its UAI (an incremental read names structures it did not read)."""
         s = self.settings
-        doing = self.doing
+        keys = ("ENTStructureUAI", "ENTStructureJointure")
         for dn, a in self.search(
-            s.structures_dn or s.base_dn,
-            s.structures_filter,
-            ("ENTStructureUAI", "ENTStructureJointure"),
-            None,
-            "structure keys",
+            s.structures_dn or s.base_dn, s.structures_filter, keys, None, "structure keys", learning=True
         ):
             if uai := self.first(a, "ENTStructureUAI").upper():
-                self.structures[_dn_key(dn)] = uai
-                if jointure := self.first(a, "ENTStructureJointure"):
-                    self.structures[jointure.lower()] = uai
-        self.complete_map, self.doing = True, doing
+                self.remember_structure(dn, a, uai)
+
+    def learn_parents(self) -> None:
+        """Map every parent's uid (and DN, when its RDN is not that uid) to their jointure.
+
+        One dict entry per parent, about 200 bytes (20 MB for 100,000 parents); read in full
+        by incremental reads too, since a changed pupil may name any parent.
+        """
+        s = self.settings
+        profile = self.names.get("ENTPersonProfils", "ENTPersonProfils")
+        flt = f"(&{s.people_filter}(|{''.join(f'({profile}={p})' for p in PARENT_PROFILES)}))"
+        for dn, a in self.search(
+            s.people_dn or s.base_dn, flt, ("uid", "ENTPersonJointure"), None, "parents' uids", learning=True
+        ):
+            if not (jointure := self.jointure(a)):
+                continue
+            uid, key = self.first(a, "uid").lower(), _dn_key(dn)
+            if uid:
+                self.parents[uid] = jointure
+            if not uid or not key.startswith(f"uid={uid},"):
+                self.parents[key] = jointure
 
 
 def _dn_key(dn: str) -> str:

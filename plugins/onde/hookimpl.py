@@ -1,4 +1,4 @@
-"""ONDE source: the 1st-degree pupil base's CSV exports, one per école or per circonscription.
+"""ONDE source: the 1st-degree pupil base's CSV exports, a folder per école or a file per école or circonscription.
 
 Reading lives in `plugins.onde.reader` (whose docstring describes the accepted
 export), writing the demo in `plugins.onde.writer`; this module only binds them
@@ -21,7 +21,10 @@ from plugins.onde import columns, reader, writer
 class Settings(Strict):
     """``[plugins.onde]``: where the ONDE exports are dropped and how to read them."""
 
-    path: Path = Field(description="folder of ONDE CSV exports; every *.csv is read, in name order")
+    path: Path = Field(
+        description="folder of ONDE exports: a sub-folder per école named by its UAI (its CSVExtraction-*.csv), "
+        "and/or single *.csv files with INE and UAI columns; see plugins.onde.reader"
+    )
     school_year: int | None = Field(None, description="the enrollments' year; None: the current school year")
     delimiter: str = Field(";", min_length=1, max_length=1)
     column_names: dict[str, str] = Field(
@@ -29,8 +32,10 @@ class Settings(Strict):
         description='field -> header as a local export spells it, e.g. {ine = "Identifiant élève"}; '
         "fields: see plugins.onde.reader",
     )
-    demo_layout: Literal["ecole", "circonscription"] = Field(
-        "ecole", description="files hub_write_demo writes: one per école, or one per circonscription"
+    demo_layout: Literal["extraction", "ecole", "circonscription"] = Field(
+        writer.DEFAULT_LAYOUT,
+        description="what hub_write_demo writes: extraction (a folder per école, its three files, no INE), "
+        "ecole (one file per école, with INE) or circonscription (one file per collège's écoles, with INE)",
     )
 
     @field_validator("column_names")
@@ -54,5 +59,5 @@ def hub_read_directory(settings: Settings, since: str | None, uai: str | None):
 def hub_write_demo(settings: Settings | None, academie, directory: Path | None) -> list[Path]:
     """Write the académie's écoles as ONDE exports in ``directory`` (default: the configured path)."""
     target = Path(directory) if directory is not None else settings.path
-    layout = settings.demo_layout if settings is not None else "ecole"
+    layout = settings.demo_layout if settings is not None else writer.DEFAULT_LAYOUT
     return writer.write_academie(academie, target, layout=layout)

@@ -1,10 +1,18 @@
 """Write the demo académie's écoles as ONDE CSV exports, the way `plugins.onde.reader` reads them.
 
 Files are Windows-1252, ``;``-separated, CRLF lines, like the exports a
-directeur d'école downloads. Layouts: one ``ONDE_<UAI>.csv`` per école, or one
-``ONDE_circonscription_<NN>.csv`` per group of écoles feeding one collège. People
-stream unit by unit (a collège and its écoles): only one unit's parents are held,
-never the académie.
+directeur d'école downloads. Layouts (``demo_layout``):
+
+* ``extraction`` (what an école really exports): a folder ``<UAI> <name>`` per
+  école holding ``CSVExtraction-eleves.csv``, ``CSVExtraction-responsables.csv``
+  (the parents, naming their children by name and class) and
+  ``CSVExtraction-enseignants.csv`` (its first teacher is the directeur), no INE;
+* ``ecole``: one ``ONDE_<UAI>.csv`` per école, a pupil per row with INE and parents;
+* ``circonscription``: the same rows, one ``ONDE_circonscription_<NN>.csv`` per
+  group of écoles feeding one collège.
+
+People stream unit by unit (a collège and its écoles): only one unit's parents
+(and one école's pupils, for the extraction) are held, never the académie.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from hub.demo import Academie
 from hub.model import Establishment, EstablishmentKind, Person, PersonKind
 
 DEFAULT_ENCODING = "cp1252"
-LAYOUTS = ("ecole", "circonscription")
+LAYOUTS = ("extraction", "ecole", "circonscription")
+# The single-file layout with INE stays the default while other tests match ONDE and AAF pupils by INE
+DEFAULT_LAYOUT = "extraction"
 GUARDIAN_COLUMNS = ("Nom", "Prénom", "Lien", "Courriel", "Téléphone", "Autorité parentale")
 HEADER = (
     "UAI école", "Nom école", "Commune école", "INE", "Nom élève", "Nom d'usage élève", "Prénom élève",
@@ -27,6 +37,22 @@ HEADER = (
     *(f"{column} responsable {n}" for n in (1, 2) for column in GUARDIAN_COLUMNS),
 )  # fmt: skip
 CYCLES = {"TPS": "1", "PS": "1", "MS": "1", "GS": "1", "CP": "2", "CE1": "2", "CE2": "2", "CM1": "3", "CM2": "3"}
+ROMAN = {"1": "I", "2": "II", "3": "III"}
+ELEVES_HEADER = (
+    "Nom Elève", "Nom d'usage Elève", "Prénom Elève", "Date naissance", "Sexe", "Adresse1", "Cp1", "Commune1",
+    "Pays1", "Adresse2", "Cp2", "Commune2", "Pays2", " Cycle", "Niveau", "Classe", "Attestation fournie",
+    "Autorisations associations", "Autorisations photos", "Décision de passage",
+)  # fmt: skip
+RESPONSABLES_HEADER = (
+    "Civilité Responsable", "Nom usage responsable", "Nom responsable", "Prénom responsable", "Adresse responsable",
+    "CP responsable", "Commune responsable", "Pays", "Courriel", "Téléphone domicile", "Téléphone travail",
+    "Téléphone portable",
+)  # fmt: skip
+CHILD_HEADER = ("Nom d'usage enfant", "Nom de famille enfant", "Prénom enfant", "Classes enfants")
+ENSEIGNANTS_HEADER = (
+    "Civilité", "Nom usage", "Nom", "Prénom", "Adresse", "CP", "Commune", "Pays", "Courriel", "Téléphone domicile",
+    "Téléphone portable", "Directeur", "Classe",
+)  # fmt: skip
 
 
 def write_file(
@@ -36,62 +62,118 @@ def write_file(
     header: Sequence[str] = HEADER,
     encoding: str = DEFAULT_ENCODING,
     delimiter: str = ";",
+    quoting: int = csv.QUOTE_MINIMAL,
 ) -> Path:
     """Write one export from hand-made rows (tests, fixtures)."""
     with path.open("w", encoding=encoding, newline="") as out:
-        writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+        writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=quoting)
         writer.writerow(header)
         writer.writerows(rows)
     return path
 
 
 def write_academie(
-    academie: Academie, directory: Path, *, layout: str = "ecole", encoding: str = DEFAULT_ENCODING
+    academie: Academie, directory: Path, *, layout: str = DEFAULT_LAYOUT, encoding: str = DEFAULT_ENCODING
 ) -> list[Path]:
-    """Write the écoles' pupils with their parents; return the files, in the order written."""
+    """Write the écoles' pupils with their parents (and teachers, for the extraction); return the files written."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown ONDE layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for number, ecoles in enumerate(_ecoles_by_unit(academie), 1):
-        if layout == "ecole":
-            for uai, rows in ecoles:
-                written.append(write_file(directory / f"ONDE_{uai}.csv", rows, encoding=encoding))
+        if layout == "extraction":
+            for ecole, pupils, family, teachers in ecoles:
+                written += write_extraction(directory, ecole, list(pupils), family, list(teachers), encoding=encoding)
+        elif layout == "ecole":
+            for ecole, pupils, family, _ in ecoles:
+                labels = _labels(ecole)
+                rows = (_row(ecole, labels, p, family) for p in pupils)
+                written.append(write_file(directory / f"ONDE_{ecole.uai}.csv", rows, encoding=encoding))
         else:
-            rows = (row for _, ecole_rows in ecoles for row in ecole_rows)
+            rows = (
+                _row(e, labels, p, family) for e, pupils, family, _ in ecoles for labels in [_labels(e)] for p in pupils
+            )
             written.append(write_file(directory / f"ONDE_circonscription_{number:02d}.csv", rows, encoding=encoding))
     return written
 
 
-def _ecoles_by_unit(academie: Academie) -> Iterator[Iterator[tuple[str, Iterator[list[str]]]]]:
-    """Per unit that has écoles, per école: (UAI, its rows). Consume each fully, in order, before the next.
+def write_extraction(directory: Path, ecole: Establishment, pupils: list[Person], family: dict[str, Person],
+                     teachers: list[Person], *, encoding: str = DEFAULT_ENCODING) -> list[Path]:  # fmt: skip
+    """One école's three files in ``<UAI> <name>/``; ``family`` holds the pupils' parents by jointure."""
+    folder = directory / f"{ecole.uai} {ecole.name.replace('/', '-')}"
+    folder.mkdir(exist_ok=True)
+    labels = _labels(ecole)
+    children: dict[str, list[Person]] = {}  # parent jointure -> children, parents in order of first mention
+    for p in pupils:
+        for g in p.guardians:
+            children.setdefault(g.parent_key.removeprefix("jnt:"), []).append(p)
+    groups = max((len(c) for c in children.values()), default=1)
+    responsables = []
+    for jointure, mine in children.items():
+        parent = family[jointure]
+        row = ["", parent.last_name, parent.last_name, parent.first_name, "", "", "", "", parent.email or "", "",
+               "", ""]  # fmt: skip
+        for child in mine:
+            row += ["", child.last_name, child.first_name, labels.get(child.enrollment.division, "")]
+        responsables.append(row + [""] * len(CHILD_HEADER) * (groups - len(mine)))
+    enseignants = []
+    for n, t in enumerate(teachers):
+        classes = [labels.get(a.group_code, a.group_code) for a in t.assignments] or [""]
+        enseignants += [["", t.last_name, t.last_name, t.first_name, "", "", "", "", t.email or "", "", "",
+                         "oui" if n == 0 else "non", label] for label in classes]  # fmt: skip
+    return [
+        write_file(folder / "CSVExtraction-eleves.csv", (_extraction_row(p, labels) for p in pupils),
+                   header=ELEVES_HEADER, encoding=encoding),
+        write_file(folder / "CSVExtraction-responsables.csv", responsables,
+                   header=RESPONSABLES_HEADER + CHILD_HEADER * groups, encoding=encoding),
+        write_file(folder / "CSVExtraction-enseignants.csv", enseignants, header=ENSEIGNANTS_HEADER,
+                   encoding=encoding),
+    ]  # fmt: skip
 
-    Pupils and parents both stream unit by unit, site by site (see `hub.demo.Academie.persons_of`);
-    the plan's counts (``unit.parents``, ``site.pupils``) say where each unit and site ends.
+
+def _ecoles_by_unit(academie: Academie) -> Iterator[Iterator[tuple]]:
+    """Per unit that has écoles, per école: (école, its pupils, the unit's parents by jointure, its teachers).
+
+    Consume each fully, in order, before the next. Pupils, parents and teachers stream unit by unit, site by
+    site (see `hub.demo.Academie.persons_of`); the plan's counts say where each unit and site ends.
     """
     pupils = academie.persons_of(PersonKind.ELEVE)
     parents = academie.persons_of(PersonKind.PARENT)
+    teachers = academie.persons_of(PersonKind.ENSEIGNANT)
     for unit in academie.units:
         family = {p.jointure: p for p in islice(parents, unit.parents)}
         if not any(s.establishment.kind == EstablishmentKind.ECOLE for s in unit.sites):
             deque(islice(pupils, unit.pupils), maxlen=0)
+            deque(islice(teachers, sum(s.teachers for s in unit.sites)), maxlen=0)
             continue
 
         def ecoles(unit=unit, family=family):
             for site in unit.sites:
-                mine = islice(pupils, site.pupils)
-                e = site.establishment
-                if e.kind == EstablishmentKind.ECOLE:
-                    labels = {g.code: g.label or g.code for g in e.groups}
-                    yield e.uai, (_row(e, labels, p, family) for p in mine)
+                mine, staff = islice(pupils, site.pupils), islice(teachers, site.teachers)
+                if site.establishment.kind == EstablishmentKind.ECOLE:
+                    yield site.establishment, mine, family, staff
                 else:
                     deque(mine, maxlen=0)
+                    deque(staff, maxlen=0)
 
         yield ecoles()
 
 
+def _extraction_row(pupil: Person, labels: dict[str, str]) -> list[str]:
+    e = pupil.enrollment
+    cycle = f"CYCLE {ROMAN[CYCLES[e.niveau]]}" if e.niveau in CYCLES else ""
+    born = pupil.birth_date.isoformat() if pupil.birth_date else ""
+    addresses = [""] * 8
+    return [pupil.last_name, "", pupil.first_name, born, "", *addresses, cycle, e.niveau,
+            labels.get(e.division, e.division), "", "", "", ""]  # fmt: skip
+
+
+def _labels(ecole: Establishment) -> dict[str, str]:
+    return {g.code: g.label or g.code for g in ecole.groups}
+
+
 def _row(ecole: Establishment, labels: dict[str, str], pupil: Person, family: dict[str, Person]) -> list[str]:
-    """One pupil's row; ``family`` holds the parents of the pupil's unit by jointure."""
+    """One pupil's row of the single-file layouts; ``family`` holds the parents of the pupil's unit by jointure."""
     if pupil.uai != ecole.uai or pupil.enrollment is None:
         raise RuntimeError(f"demo académie order changed: pupil {pupil.ine} is not in école {ecole.uai}")
     e = pupil.enrollment

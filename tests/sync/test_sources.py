@@ -12,6 +12,7 @@ def both(hub_env):
         [plugins.onde]
         path = "{hub_env.root / 'onde'}"
         school_year = 2026
+        demo_layout = "ecole"  # single files with INEs: the écoles' pupils are the AAF's, by INE
         [sync]
         owners = {{ ecole = "onde" }}
         """, enabled=("aaf", "onde"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 
 import pytest
@@ -128,24 +129,38 @@ def test_cursor_skips_deltas_already_read(tmp_path):
     delta(tmp_path, "20260903", ("delete", "Eleve", "4", None), index=2)
     first = read(tmp_path)
     assert [i.key for i in first.items] == ["jnt:2", "jnt:1", "jnt:3", "jnt:4"]
-    assert first.cursor == "ENT_TEST_Delta_20260903_Eleve_0002.xml"
+    assert json.loads(first.cursor) == {"ENT_TEST": "ENT_TEST_Delta_20260903_Eleve_0002.xml"}
     again = read(tmp_path, since=first.cursor)
     assert (again.items, again.cursor, again.complete) == ([], first.cursor, False)
     delta(tmp_path, "20260904", ("delete", "PersEducNat", "5", None))
     later = read(tmp_path, since=first.cursor)
-    assert ([i.key for i in later.items], later.cursor) == (["jnt:5"], "ENT_TEST_Delta_20260904_PersEducNat_0001.xml")
-    # a set that stops at an early type: its other files still sort before the cursor
-    assert [i.key for i in read(tmp_path, since="ENT_TEST_Delta_20260902_PersEducNat_0001.xml").items] == [
-        "jnt:1", "jnt:3", "jnt:4", "jnt:5"]  # fmt: skip
+    assert [i.key for i in later.items] == ["jnt:5"]
+    assert json.loads(later.cursor) == {"ENT_TEST": "ENT_TEST_Delta_20260904_PersEducNat_0001.xml"}
 
 
-def test_auto_mode_prefers_a_complet(small_aaf, tmp_path):
+def test_an_old_cursor_naming_one_file_is_understood(tmp_path):
+    delta(tmp_path, "20260902", ("delete", "Eleve", "1", None), ("delete", "PersEducNat", "2", None))
+    delta(tmp_path, "20260903", ("delete", "Eleve", "3", None))
+    # a set that stops at an early type: its other files still come after the cursor
+    feed = read(tmp_path, since="ENT_TEST_Delta_20260902_PersEducNat_0001.xml")
+    assert [i.key for i in feed.items] == ["jnt:1", "jnt:3"]
+    assert json.loads(feed.cursor) == {"ENT_TEST": "ENT_TEST_Delta_20260903_Eleve_0001.xml"}
+    lost = read(tmp_path, since="nonsense")
+    assert [i.key for i in lost.items] == ["jnt:2", "jnt:1", "jnt:3"]
+    assert lost.notes[0] == "cursor 'nonsense' is not understood: read as if there were none"
+
+
+def test_auto_mode_prefers_a_new_complet(small_aaf, tmp_path):
     for f in small_aaf.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
-    delta(tmp_path, "20260902", ("delete", "Eleve", "1", None))
-    auto = read(tmp_path, since="ENT_TEST_Delta_20260901_Eleve_0001.xml")
-    assert auto.complete is True and auto.cursor is None and len(auto.details["files"]) == 4
+    delta(tmp_path, "20260902", ("delete", "Eleve", "1", None), prefix="ENT_DEMO")
+    auto = read(tmp_path, since=json.dumps({"ENT_DEMO": "ENT_DEMO_Delta_20260801_Eleve_0001.xml"}))
+    assert auto.complete is True and len(auto.details["files"]) == 6
     assert not any(isinstance(i, PersonDeletion) for i in auto.items)
+    assert auto.notes == [
+        "1 Delta file(s) after the Complet are left for the next run: ENT_DEMO_Delta_20260902 (1 file)"]
+    following = read(tmp_path, since=auto.cursor)  # the Complet is read: now the Delta after it
+    assert (following.complete, [i.key for i in following.items]) == (False, ["jnt:1"])
     deltas = read(tmp_path, mode="delta")
     assert (deltas.complete, [i.key for i in deltas.items]) == (False, ["jnt:1"])
     with pytest.raises(SourceError, match="no AAF Complet file"):

@@ -13,7 +13,7 @@ from aaf_files import read
 
 from hub.demo import generate_academie
 from hub.errors import SourceError
-from hub.model import Establishment, EstablishmentKind, Person, PersonKind, Rejected
+from hub.model import Establishment, EstablishmentKind, Notice, Person, PersonKind, Rejected
 from hub.sdet import current_school_year
 from hub.sync.stage import normalize_establishment, normalize_person
 from plugins.aaf import writer
@@ -30,13 +30,19 @@ def unref(item):
 
 def test_a_complet_round_trips(small_academie, small_aaf):
     feed = read(small_aaf)
-    assert feed.complete is True and feed.cursor is None
-    assert not [i for i in feed.items if isinstance(i, Rejected)]
+    assert feed.complete is True and feed.cursor == '{"ENT_DEMO": "ENT_DEMO_Complet_20260901_PersRelEleve_0001.xml"}'
+    assert not [i for i in feed.items if isinstance(i, (Rejected, Notice))]
     establishments = [i for i in feed.items if isinstance(i, Establishment)]
     persons = {p.jointure: p for p in feed.items if isinstance(p, Person)}
     assert feed.items[: len(establishments)] == establishments  # establishments before their people
     assert [unref(e) for e in establishments] == small_academie.establishments
-    generated = list(small_academie.persons())
+    # staff as the writer describes them: a function each, a professeur principal per collège/lycée division
+    staff = {p.jointure: p for p in writer.staff_roles(small_academie)}
+    generated = [staff.get(p.jointure, p) for p in small_academie.persons()]
+    assert all(staff[j].functions for j in staff)
+    principals = [(a.uai, a.group_code) for p in staff.values() for a in p.assignments if a.principal]
+    assert principals and len(principals) == len(set(principals))
+    assert feed.records == len(feed.items) - len([i for i in feed.items if isinstance(i, Notice)])
     assert {j: unref(p) for j, p in persons.items()} == {p.jointure: p for p in generated}
     for p in generated:  # the core accepts them and normalizes both to the same record
         assert unref(normalize_person(persons[p.jointure])) == normalize_person(p)
@@ -127,7 +133,7 @@ def test_unreadable_records_are_rejected_and_the_rest_goes_on(tmp_path):
         ("add", "Eleve", "7", PUPIL),
     ]
     writer.write_requests(tmp_path, requests, flavour="Complet", file_type="Eleve")
-    writer.write_requests(tmp_path, [("add", "Mef", "M1", {"x": "y"})], flavour="Complet", file_type="PersRelEleve")
+    writer.write_requests(tmp_path, [("add", "Rien", "M1", {"x": "y"})], flavour="Complet", file_type="PersRelEleve")
     items = read(tmp_path).items
     rejected = {(r.source_ref.split(" ")[0].split("_")[-1], r.reason, r.key) for r in items if isinstance(r, Rejected)}
     assert rejected == {
@@ -139,7 +145,7 @@ def test_unreadable_records_are_rejected_and_the_rest_goes_on(tmp_path):
         ("0001.xml:10", "missing mandatory attribute givenName", "jnt:4"),
         ("0001.xml:11", "ENTEleveGroupes value 'LATIN' is not structKey$code", "jnt:5"),
         ("0001.xml:12", "modifyRequest in a Complet file, which holds only addRequest", "jnt:6"),
-        ("0001.xml:4", "unknown category 'Mef'", ""),
+        ("0001.xml:4", "unknown category 'Rien'", ""),
     }
     assert [i.jointure for i in items if isinstance(i, Person)] == ["7"]
     assert items[0].uai == "0151000F" and items[0].kind == EstablishmentKind.COLLEGE
@@ -176,9 +182,9 @@ def test_structure_types(tmp_path, type_struct, kind):
 def test_missing_or_empty_directory_is_a_source_error(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         read(tmp_path / "nowhere")
-    (tmp_path / "ENT_Complet_MefEducNat_0001.xml").write_text("<ficAlimMENESR/>")
+    (tmp_path / "ENT_Complet_Fonctions_0001.xml").write_text("<ficAlimMENESR/>")
     (tmp_path / "notes.txt").write_text("")
-    with pytest.raises(SourceError, match=f"no AAF file in {tmp_path}"):
+    with pytest.raises(SourceError, match=f"no AAF file in {tmp_path}: .*not read: ENT_Complet_Fonctions_0001.xml"):
         read(tmp_path)
 
 
@@ -197,7 +203,7 @@ def test_school_year_starts_in_august():
 
 def test_write_demo_defaults_to_the_configured_path(small_academie, tmp_path):
     files = hub_write_demo(settings=Settings(path=tmp_path / "aaf"), academie=small_academie, directory=None)
-    assert len(files) == 4 and all(f.parent == tmp_path / "aaf" for f in files)
+    assert len(files) == 6 and all(f.parent == tmp_path / "aaf" for f in files)
 
 
 @pytest.fixture(scope="module")

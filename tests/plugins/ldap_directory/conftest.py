@@ -8,11 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ldaptest import PERSONS, SCHOOL_YEAR, SEED, LdapHub, make_ldap_hub, require_slapd  # first: quiets ldap3
+from ldaptest import (  # first: quiets ldap3
+    ESCO_SCHEMAS,
+    ESCO_SOURCE,
+    ESCO_SUFFIX,
+    PERSONS,
+    SCHOOL_YEAR,
+    SEED,
+    LdapHub,
+    make_ldap_hub,
+    require_slapd,
+)
 from slapd import Slapd
 
 from hub.demo import generate_academie
-from plugins.ldap_directory.hookimpl import hub_write_demo
+from plugins.ldap_directory.hookimpl import Settings, hub_write_demo
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +58,27 @@ def changing_slapd(slapd):
 @pytest.fixture
 def ldap_hub(tmp_path, sqlite_url, slapd) -> LdapHub:
     return make_ldap_hub(tmp_path, sqlite_url, slapd)
+
+
+@pytest.fixture(scope="module")
+def esco_ldif(academie, tmp_path_factory) -> Path:
+    """The académie as an ESCO directory holds it (hub_write_demo with the esco preset)."""
+    settings = Settings(url="ldap://localhost", base_dn=ESCO_SUFFIX, preset="esco", jointure_sources=[ESCO_SOURCE])
+    [path] = hub_write_demo(settings=settings, academie=academie, directory=tmp_path_factory.mktemp("esco-demo"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def esco_slapd(esco_ldif):
+    """A slapd with GIP-RECIA's ESCO schema (esco_schema/, 11-esco-const first) loaded with the académie.
+    Do not change its data: see `changing_esco_slapd`."""
+    require_slapd()
+    with Slapd(ESCO_SUFFIX, seed=[esco_ldif], schemas=ESCO_SCHEMAS) as server:
+        yield server
+
+
+@pytest.fixture
+def changing_esco_slapd(esco_slapd):
+    seed = list(esco_slapd.seed)
+    yield esco_slapd
+    esco_slapd.reset(seed)

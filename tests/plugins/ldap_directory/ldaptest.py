@@ -16,6 +16,13 @@ with warnings.catch_warnings():  # ldap3 2.9.1 imports names pyasn1 0.6 deprecat
     import ldap3  # noqa: F401
 
 PERSONS, SEED, SCHOOL_YEAR = 300, 7, 2026
+# The ESCO directory of the tests: GIP-RECIA's suffix, the académie's jointures under source AC-DEMO
+ESCO_SUFFIX, ESCO_SOURCE = "dc=esco-centre,dc=fr", "AC-DEMO"
+ESCO_SCHEMAS = ("core", "cosine", "inetorgperson", *sorted((Path(__file__).parent / "esco_schema").glob("*.schema")))
+ESCO_SETTINGS = f"""
+        preset = "esco"
+        jointure_sources = ["{ESCO_SOURCE}", "MENESR"]
+        """
 
 
 def require_slapd() -> None:
@@ -38,12 +45,19 @@ class LdapHub(HubEnv):
 
 
 def make_ldap_hub(
-    root: Path, db_url: str, server: Slapd, *, password: str | None = None, bind_dn: str | None = None, extra: str = ""
+    root: Path,
+    db_url: str,
+    server: Slapd,
+    *,
+    password: str | None = None,
+    bind_dn: str | None = None,
+    extra: str = "",
+    enabled: tuple[str, ...] = ("ldap",),
 ) -> LdapHub:
     """A configured hub with an upgraded, empty database, bound as the server's reader account."""
     env = LdapHub(root, db_url, password=server.reader_password if password is None else password)
     env.write_config(
-        enabled=("ldap",),
+        enabled=enabled,
         extra=f"""
         [plugins.ldap]
         url = "{server.url}"

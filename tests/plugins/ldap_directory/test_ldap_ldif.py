@@ -68,6 +68,9 @@ class Streamed:
     def __init__(self, path: Path, count: int):
         self.path, self.count, self.seen_on_disk = path, count, 0
 
+    def persons_of(self, kind):
+        return self.persons() if kind == PersonKind.PARENT else iter(())
+
     def persons(self):
         for i in range(self.count):
             if i == self.count - 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -13,8 +14,9 @@ from ldaptest import require_slapd
 from pydantic import SecretStr, ValidationError
 from slapd import Slapd
 
+from hub.demo_roles import staff_roles
 from hub.errors import SourceError
-from hub.model import Establishment, Guardianship, Person, PersonKind, Rejected
+from hub.model import Establishment, Function, Guardianship, Person, PersonKind, Rejected, TeachingAssignment
 from hub.sdet import guardians, person_kind
 from plugins.ldap_directory.connection import source_error
 from plugins.ldap_directory.hookimpl import Settings, hub_read_directory, hub_write_demo
@@ -216,8 +218,74 @@ def test_attribute_names_follow_the_settings(changing_slapd, academie, tmp_path)
     items = read_all(mapped)
     people = {p.jointure: p for p in items if isinstance(p, Person)}
     assert set(people) == {p.jointure for p in academie.persons()}
-    assert all(p.digest() == people[p.jointure].digest() for p in academie.persons())
+    assert all(p.digest() == people[p.jointure].digest() for p in described(academie))
     assert all(e.zone is None for e in items if isinstance(e, Establishment))
+
+
+def described(academie) -> Iterator[Person]:
+    """The académie's people as the demo files describe them: staff with their functions and principals."""
+    yield from staff_roles(academie)
+    yield from (p for p in academie.persons() if p.kind in (PersonKind.ELEVE, PersonKind.PARENT))
+
+
+def test_an_incremental_read_over_several_pages_names_structures_it_did_not_read(changing_slapd, academie):
+    """Changes spanning several pages (page size 2) whose structKeys are structure DNs: the structures are
+    learned before the people search opens, not in the middle of it (a second search on the connection of
+    an open paged search makes the server drop its cookie: "paged results cookie is invalid")."""
+    pupils = [p for p in academie.persons_of(PersonKind.ELEVE) if p.uai][:7]
+    time.sleep(1.05)  # past the second the seed was loaded in: only the changes are read
+    since = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+    conn = changing_slapd.connection()
+    for pupil in pupils:
+        structure = f"ENTStructureUAI={pupil.uai},ou=structures,{changing_slapd.suffix}"
+        conn.modify(
+            f"uid={pupil.jointure},ou=people,{changing_slapd.suffix}",
+            {
+                "ENTPersonStructRattach": [("MODIFY_REPLACE", [structure])],
+                "ENTEleveClasses": [("MODIFY_REPLACE", [f"{structure}${pupil.enrollment.division}"])],
+            },
+        )
+    items = read_all(settings_for(changing_slapd, page_size=2), since=since)
+    assert not [i for i in items if isinstance(i, Rejected)]
+    read = {p.jointure: p for p in items if isinstance(p, Person)}
+    assert set(read) == {p.jointure for p in pupils}
+    assert all(read[p.jointure].enrollment == p.enrollment and read[p.jointure].uai == p.uai for p in pupils)
+
+
+def test_functions_and_teaching_assignments(changing_slapd, academie):
+    """ENTPersonFonctions as functions; classes with subjects, without (ENTAuxEnsClasses/Groupes), and the
+    professeur principal flag (ENTAuxEnsClassesPrincipal)."""
+    teacher = next(p for p in academie.persons_of(PersonKind.ENSEIGNANT) if len(p.assignments) >= 2)
+    first, second = teacher.assignments[:2]
+    school = next(e for e in academie.establishments if e.uai == teacher.uai)
+    group = next((g for g in school.groups if g.kind == "groupe"), None) or school.groups[-1]
+    structure = f"ENTStructureUAI={teacher.uai},ou=structures,{changing_slapd.suffix}"
+    other = next(e.uai for e in academie.establishments if e.uai != teacher.uai)
+    changing_slapd.connection().modify(
+        f"uid={teacher.jointure},ou=people,{changing_slapd.suffix}",
+        {
+            "ENTAuxEnsClassesMatieres": [("MODIFY_REPLACE", [f"{teacher.uai}${first.group_code}$MATHS"])],
+            "ENTAuxEnsGroupesMatieres": [("MODIFY_REPLACE", [])],
+            "ENTAuxEnsClasses": [("MODIFY_REPLACE", [f"{structure}${first.group_code}",
+                                                     f"{structure}${second.group_code}"])],
+            "ENTAuxEnsGroupes": [("MODIFY_REPLACE", [f"{teacher.uai}${group.code}"])],
+            "ENTAuxEnsClassesPrincipal": [("MODIFY_REPLACE", [f"{teacher.uai}${second.group_code}"])],
+            "ENTPersonFonctions": [("MODIFY_REPLACE", [f"{structure}$ENS$ENSEIGNEMENT$L1300$MATHEMATIQUES",
+                                                       f"{other}$DOC$DOCUMENTATION"])],
+        },
+    )  # fmt: skip
+    [read] = [
+        i for i in read_all(settings_for(changing_slapd)) if isinstance(i, Person) and i.jointure == teacher.jointure
+    ]
+    assert set(read.assignments) == {
+        TeachingAssignment(teacher.uai, first.group_code, "MATHS"),
+        TeachingAssignment(teacher.uai, second.group_code, "", principal=True),
+        TeachingAssignment(teacher.uai, group.code, ""),
+    }
+    assert read.functions == (
+        Function(teacher.uai, "ENS", "ENSEIGNEMENT", "L1300"),
+        Function(other, "DOC", "DOCUMENTATION"),
+    )
 
 
 @pytest.mark.filterwarnings("ignore:ssl.match_hostname:DeprecationWarning")  # ldap3 2.9.1's hostname check

@@ -17,6 +17,7 @@ from hub.model import (
     EstablishmentKind,
     GroupKind,
     Membership,
+    Notice,
     Person,
     PersonKind,
     Rejected,
@@ -72,7 +73,7 @@ def academie():
 @pytest.fixture(scope="module")
 def demo_dir(academie, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("onde")
-    hub_write_demo(settings=Settings(path=directory), academie=academie, directory=None)
+    hub_write_demo(settings=Settings(path=directory, demo_layout="ecole"), academie=academie, directory=None)
     return directory
 
 
@@ -208,17 +209,19 @@ def test_authority_ranks_legal_representatives_and_leaves_others_at_zero(tmp_pat
 
 
 def test_a_missing_mandatory_column_stops_the_read(tmp_path):
-    header = [h for h in HEADER if h != "INE"]
-    path = writer.write_file(tmp_path / f"ONDE_{UAI}.csv", [pupil_row(1)[:3] + pupil_row(1)[4:]], header=header)
+    at = HEADER.index("Date naissance")
+    header = [h for h in HEADER if h != "Date naissance"]
+    row = pupil_row(1)
+    path = writer.write_file(tmp_path / f"ONDE_{UAI}.csv", [row[:at] + row[at + 1 :]], header=header)
     with pytest.raises(SourceError) as error:
         read(tmp_path)
-    assert str(path) in str(error.value) and "lacks mandatory column(s) INE" in str(error.value)
+    assert str(path) in str(error.value) and "lacks mandatory column(s) Date naissance" in str(error.value)
 
 
 def test_no_uai_column_nor_uai_in_the_file_name_stops_the_read(tmp_path):
     header = [h for h in HEADER if h != "UAI école"]
     writer.write_file(tmp_path / "ONDE_circonscription_01.csv", [pupil_row(1)[1:]], header=header)
-    with pytest.raises(SourceError, match=r"ONDE_circonscription_01\.csv: .*UAI école \(or a file name"):
+    with pytest.raises(SourceError, match=r"circonscription_01\.csv: .*UAI école \(or a folder named by the UAI"):
         read(tmp_path)
     (tmp_path / "ONDE_circonscription_01.csv").rename(tmp_path / f"extraction_{UAI.lower()}.csv")
     (pupil,) = of(read(tmp_path).items, PersonKind.ELEVE)
@@ -268,17 +271,22 @@ def test_bad_rows_are_rejected_and_the_rest_is_read(tmp_path):
     file = f"ONDE_{UAI}.csv"
     rejected = [(r.source_ref, r.reason, r.key) for r in of(items, Rejected)]
     assert rejected == [
-        (f"{file}:3", "unknown niveau '6EME' (expected TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2)", f"ine:{ine(2)}"),
         (f"{file}:4", "birth date '31/02/2016' is not a date (JJ/MM/AAAA)", f"ine:{ine(3)}"),
         (f"{file}:5", "missing last name (Nom d'usage élève / Nom élève)", f"ine:{ine(4)}"),
-        (f"{file}:6", "no INE: an école pupil is matched by INE only", ""),
         (f"{file}:7", f"{len(HEADER) - 3} fields where the header has {len(HEADER)}", ""),
-        (f"{file}:8", "missing niveau; missing Classe", f"ine:{ine(7)}"),
+        (f"{file}:8", "missing Classe", f"ine:{ine(7)}"),
         (f"{file}:9", "responsable 1: missing last name or first name; the link is left out", ""),
     ]
     pupils = of(items, PersonKind.ELEVE)
-    assert [p.ine for p in pupils] == [ine(1), ine(8), ine(9)]
-    assert pupils[1].guardians == ()
+    assert [p.ine for p in pupils] == [ine(1), ine(2), None, ine(8), ine(9)]
+    # an unknown niveau keeps the pupil without one, with a warning naming the value
+    assert pupils[1].enrollment.niveau == "" and pupils[0].enrollment.niveau == "CE2"
+    (notice,) = [i for i in items if isinstance(i, Notice)]
+    assert (notice.source_ref, notice.key) == (f"{file}:3", f"ine:{ine(2)}")
+    assert "unknown niveau '6EME'" in notice.reason
+    # without an INE, the pupil is keyed by its jointure
+    assert pupils[2].key == f"jnt:{pupils[2].jointure}" and pupils[2].jointure.startswith("onde-")
+    assert pupils[3].guardians == ()
     # the representatives of a rejected pupil are still known (their children keep their stored links)
     assert {p.last_name for p in of(items, PersonKind.PARENT)} == {f"Parent{n}" for n in (1, 2, 3, 4, 5, 7, 9)}
 
@@ -329,8 +337,8 @@ def test_column_names_are_checked_and_named_in_the_error(tmp_path):
     with pytest.raises(ValidationError, match="unknown field"):
         Settings(path=tmp_path, column_names={"nom": "Nom"})
     writer.write_file(tmp_path / f"ONDE_{UAI}.csv", [pupil_row(1)])
-    with pytest.raises(SourceError, match="ine configured as 'Identifiant'"):
-        read(tmp_path, column_names={"ine": "Identifiant"})
+    with pytest.raises(SourceError, match="classe configured as 'Division'"):
+        read(tmp_path, column_names={"classe": "Division"})
 
 
 @pytest.mark.parametrize(("label", "code"), [
