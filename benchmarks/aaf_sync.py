@@ -46,9 +46,9 @@ def main() -> None:
         leftover.unlink()
     env = {**os.environ, "HUB_CONFIG": str(work / "hub.toml"), "HUB_DATABASE_URL": f"sqlite:///{db}"}
 
+    subprocess.run([HUB, "db", "upgrade"], env=env, check=True, capture_output=True)
     generate = measured([HUB, "demo", "--persons", str(args.persons), "generate"], env)
     files = sorted(str(p) for p in (work / "aaf").glob("*.xml"))
-    subprocess.run([HUB, "db", "upgrade"], env=env, check=True, capture_output=True)
     baseline = measured([sys.executable, "-c", RAW_ITERPARSE, *files], env)
     first = measured([HUB, "sync", "aaf"], env)
     again = measured([HUB, "sync", "aaf"], env)

@@ -6,36 +6,53 @@ Exit codes: 0 done, 1 error, 2 usage, 3 a run was held or refused by a safety ch
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import logging
 import os
+import sys
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from alembic import util as alembic_util
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from hub.app import Hub, create_app
-from hub.errors import HubError, LockedError
+from hub.app import Hub
+from hub.errors import HubError, LockedError, redact
+from hub.settings import load_settings
 
 console = Console()
 errors = Console(stderr=True)
 EXIT_HELD, EXIT_LOCKED = 3, 4
 
 
-class HubGroup(FlaskGroup):
+class HubGroup(click.Group):
+    """Every expected failure ends as one line on stderr and exit code 1 (4 when busy); ``--debug`` shows more."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except LockedError as exc:
-            errors.print(f"[yellow]busy:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
-            ctx.exit(EXIT_LOCKED)
+            _fail(ctx, exc, f"[yellow]busy:[/] {escape(redact(str(exc)))}", EXIT_LOCKED)
         except HubError as exc:
-            errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
-            ctx.exit(1)
+            _fail(ctx, exc, f"[red]error:[/] {escape(redact(str(exc)))}")
+        except (SQLAlchemyError, alembic_util.CommandError) as exc:
+            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            _fail(ctx, exc, f"[red]error:[/] database: {escape(redact(cause))}")
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            _fail(ctx, exc, f"[red]error:[/] cannot use{where}: {escape(exc.strerror or str(exc))}")
+
+
+def _fail(ctx, exc: Exception, message: str, code: int = 1) -> None:
+    if ctx.obj and ctx.obj.get("debug"):
+        raise exc
+    errors.print(message, soft_wrap=True, highlight=False)
+    ctx.exit(code)
 
 
 def _set_config(ctx, param, value):
@@ -44,15 +61,28 @@ def _set_config(ctx, param, value):
     return value
 
 
-@click.group(cls=HubGroup, create_app=lambda: create_app(), load_dotenv=False, add_version_option=False,
-             params=[click.Option(["--config"], type=click.Path(dir_okay=False), expose_value=False, is_eager=True,
-                                  callback=_set_config, help="settings file (default config/hub.toml, or HUB_CONFIG)")])
-def cli():
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), expose_value=False, is_eager=True, callback=_set_config,
+              help="settings file (default config/hub.toml, or HUB_CONFIG)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
+              help="what reaches stderr (default warning; info with HUB_TRACE_PLUGINS=1)")
+@click.option("--debug", is_flag=True, help="show the traceback of an error")
+@click.pass_context
+def cli(ctx, log_level, debug):
     """ENT Hub: directories in, ENT/GAR/helpdesk out, one login for everyone."""
+    ctx.ensure_object(dict)["debug"] = debug
+    level = log_level or ("info" if os.environ.get("HUB_TRACE_PLUGINS") else "warning")
+    logging.basicConfig(stream=sys.stderr, level=level.upper(), force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def hub() -> Hub:
-    return current_app.extensions["hub"]
+    """The hub of this command: settings read and plugins loaded once, on first use."""
+    ctx = click.get_current_context().find_root()
+    if "hub" not in ctx.obj:
+        ctx.obj["hub"] = Hub(load_settings(require_file=True))
+        _ = ctx.obj["hub"].plugins  # fail at start on an unknown plugin or an invalid plugin section
+    return ctx.obj["hub"]
 
 
 def ready_hub() -> Hub:
@@ -119,6 +149,9 @@ def sync_command(sources, all_sources, dry_run, force, uai, full, no_create, no_
         sources = tuple(h.plugins.sources)
     if not sources:
         raise click.UsageError("name a source (enabled: " + ", ".join(h.plugins.sources) + ") or use --all")
+    if unknown := [name for name in sources if name not in h.plugins.sources]:
+        raise HubError(f"no enabled source named {', '.join(unknown)}; enabled sources: "
+                       f"{', '.join(h.plugins.sources) or 'none (see plugins.enabled)'}")
     disabled = tuple(op for op, off in (("create", no_create), ("update", no_update), ("delete", no_delete)) if off)
     with _progress(f"reading {', '.join(sources)}") as on_progress:
         options = SyncOptions(tuple(sources), dry_run=dry_run, force=force, full=full, disabled_ops=disabled,
@@ -218,6 +251,9 @@ def deliver_command(targets, limit):
     from hub.sync.deliver import deliver
 
     h = ready_hub()
+    if not h.plugins.targets:
+        console.print("no target is enabled (no plugin in plugins.enabled delivers changes): nothing to send")
+        return
     report = deliver(h.engine, h.plugins, h.settings.delivery, lock_ttl_seconds=h.settings.lock_ttl_seconds,
                      targets=list(targets) or None, limit=limit)
     table = Table("target", "delivered", "to retry", "dead")
@@ -236,8 +272,11 @@ def deadletters():
 def deadletters_list():
     from hub.sync.deliver import dead_letters
 
+    h = ready_hub()
+    if not h.plugins.targets:
+        console.print("no target is enabled (no plugin in plugins.enabled delivers changes)")
     table = Table("id", "target", "op", "entity", "key", "attempts", "last error")
-    for row in dead_letters(ready_hub().engine):
+    for row in dead_letters(h.engine):
         table.add_row(str(row.id), row.target, row.op, row.entity, row.key, str(row.attempts),
                       (row.last_error or "")[:120])
     console.print(table)
@@ -260,19 +299,20 @@ def deadletters_retry(ids, all_):
 
 
 @cli.command("purge")
-def purge_command():
+@click.option("--dry-run", is_flag=True, help="say what would be erased, erase nothing")
+def purge_command(dry_run):
     """Erase people past their grace period, and journal and outbox rows past retention."""
     from hub.sync.purge import purge
 
     h = ready_hub()
-    report = purge(h.engine, h.settings, h.plugins.targets)
-    console.print(f"purged {report.persons} people, {report.runs} journal runs, {report.outbox_rows} outbox rows")
+    report = purge(h.engine, h.settings, h.plugins.targets, dry_run=dry_run)
+    verb = "would purge" if dry_run else "purged"
+    console.print(f"{verb} {report.persons} people, {report.runs} journal runs, {report.outbox_rows} outbox rows")
 
 
 @cli.group("journal", invoke_without_command=True)
 @click.option("--limit", default=20, show_default=True)
 @click.pass_context
-@with_appcontext
 def journal(ctx, limit):
     """Recent runs (sync, deliver, purge) with their outcome."""
     if ctx.invoked_subcommand:
@@ -292,23 +332,30 @@ def journal(ctx, limit):
 
 @journal.command("show")
 @click.argument("run_id", type=int)
-def journal_show(run_id):
-    """One run: its counts and its events."""
-    from sqlalchemy import select
-
-    from hub.store.tables import run
-    from hub.sync.journal import Journal
+@click.option("--all", "all_", is_flag=True, help="every event, not the first few of each kind")
+def journal_show(run_id, all_):
+    """One run: its counts as a table, its events grouped by reason (the first few of each)."""
+    from hub.sync.journal import Journal, event_groups, flat_counts
 
     h = ready_hub()
-    with h.engine.connect() as conn:
-        row = conn.execute(select(run).where(run.c.id == run_id)).first()
+    journal = Journal(h.engine)
+    row = journal.run(run_id)
     if row is None:
         raise HubError(f"no run {run_id}")
-    console.print(f"run {row.id} {row.action} {row.source or ''} {row.status}: {row.message or ''}")
-    for key, value in sorted(row.counts.items()):
-        console.print(f"  {key}: {value}")
-    for event in Journal(h.engine).events(run_id):
-        console.print(f"{event.level} {escape(event.record)}: {escape(event.reason)}", highlight=False, soft_wrap=True)
+    console.print(f"run {row.id} {row.action} {row.source or ''} {row.status}: {escape(row.message or '')}",
+                  highlight=False, soft_wrap=True)
+    counts = Table("count", "value", title="counts")
+    for key, value in flat_counts(row.counts):
+        counts.add_row(key, value)
+    console.print(counts)
+    shown = None if all_ else 3
+    for group in event_groups(journal.events(run_id)):
+        console.print(f"[bold]{group.level} ×{len(group.events)}[/]: {escape(group.shape)}", highlight=False,
+                      soft_wrap=True)
+        for event in group.events[:shown]:
+            console.print(f"  {escape(event.record)}: {escape(event.reason)}", highlight=False, soft_wrap=True)
+        if shown is not None and len(group.events) > shown:
+            console.print(f"  … {len(group.events) - shown} more (hub journal show {run_id} --all)")
 
 
 # --- doctor ---------------------------------------------------------------------------
@@ -359,7 +406,6 @@ def doctor_link(keep, other, reason):
 
 @cli.group("locks", invoke_without_command=True)
 @click.pass_context
-@with_appcontext
 def locks_command(ctx):
     """Locks held by running jobs (sync, deliver, scheduled jobs), with their holders."""
     if ctx.invoked_subcommand:
@@ -399,22 +445,32 @@ def locks_release(name, force):
 
 @cli.command("scheduler")
 def scheduler_command():
-    """Run the configured jobs on their schedules until stopped."""
+    """Run the configured jobs on their schedules until stopped (Ctrl-C or SIGTERM)."""
     from hub.scheduler import serve
 
-    serve(ready_hub())
+    h = ready_hub()
+    if not h.settings.jobs:
+        console.print("no job is configured ([[jobs]] in the settings): nothing to schedule")
+        return
+    _print_jobs(h)  # what will run, and when
+    errors.print("scheduler running; Ctrl-C stops it", highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(h)
+    errors.print("scheduler stopped", highlight=False)
 
 
 @cli.group("jobs", invoke_without_command=True)
 @click.pass_context
-@with_appcontext
 def jobs(ctx):
     """Configured jobs and their next run times."""
     if ctx.invoked_subcommand:
         return
+    _print_jobs(ready_hub())
+
+
+def _print_jobs(h: Hub) -> None:
     from hub.scheduler import blocking_blackout, next_runs
 
-    h = ready_hub()
     table = Table("job", "action", "cron", "next run", "blackout")
     for job, next_time in next_runs(h.settings):
         blackout = blocking_blackout(h.engine, h.settings, job.name)
@@ -436,7 +492,6 @@ def jobs_run(name):
 
 @cli.group("blackouts", invoke_without_command=True)
 @click.pass_context
-@with_appcontext
 def blackouts(ctx):
     """Windows when matching jobs do not run (e.g. the summer rollover)."""
     if ctx.invoked_subcommand:
@@ -469,20 +524,24 @@ def blackouts_lift(name):
 @click.option("--persons", default=2000, show_default=True, help="size of the synthetic académie")
 @click.option("--seed", default=1, show_default=True)
 @click.pass_context
-@with_appcontext
 def demo(ctx, persons, seed):
     """Generate a synthetic académie, write it for every enabled source, and sync it."""
     if ctx.invoked_subcommand:
         return
     from hub.store import upgrade
-    from hub.sync.run import SyncOptions, sync
+    from hub.sync.run import SyncOptions, hold_sources, sync
 
     h = hub()
     upgrade(h.engine)
-    written = _write_demo(h, persons, seed, out=None)
-    with _progress(f"syncing {', '.join(written)}") as on_progress:
-        report = sync(h.engine, h.settings, h.plugins, SyncOptions(tuple(written), on_progress=on_progress))
+    writers = _demo_writers(h)
+    with hold_sources(h.engine, h.settings, writers):  # no sync reads the files while they are rewritten
+        _write_demo(h, writers, persons, seed, out=None)
+        with _progress(f"syncing {', '.join(writers)}") as on_progress:
+            report = sync(h.engine, h.settings, h.plugins, SyncOptions(tuple(writers), on_progress=on_progress),
+                          locks_held=True)
     _print_sync_report(h, report)
+    if report.status in ("held", "refused"):
+        raise SystemExit(EXIT_HELD)
 
 
 @demo.command("generate")
@@ -491,22 +550,32 @@ def demo(ctx, persons, seed):
 @click.pass_context
 def demo_generate(ctx, out):
     """Only write the synthetic académie's files."""
-    params = ctx.parent.params
-    _write_demo(hub(), params["persons"], params["seed"], out=out)
+    from hub.sync.run import hold_sources
+
+    params, h = ctx.parent.params, hub()
+    writers = _demo_writers(h)
+    if out is not None:
+        _write_demo(h, writers, params["persons"], params["seed"], out=out)
+        return
+    with hold_sources(h.engine, h.settings, writers):
+        _write_demo(h, writers, params["persons"], params["seed"], out=out)
 
 
-def _write_demo(h: Hub, persons: int, seed: int, out: Path | None) -> list[str]:
-    from hub.demo import generate_academie
-
-    academie = generate_academie(persons=persons, seed=seed)
+def _demo_writers(h: Hub) -> list[str]:
     writers = h.plugins.implementers("hub_write_demo")
     if not writers:
         raise HubError("no enabled source can write the demo académie; enable one, e.g. plugins.enabled = [\"aaf\"]")
+    return writers
+
+
+def _write_demo(h: Hub, writers: list[str], persons: int, seed: int, out: Path | None) -> None:
+    from hub.demo import generate_academie
+
+    academie = generate_academie(persons=persons, seed=seed)
     for name in writers:
         files = h.plugins.call(name, "hub_write_demo", academie=academie, directory=out and out / name)
         console.print(f"{name}: wrote {len(files)} file(s) for {persons:,} people "
                       f"under {Path(files[0]).parent if files else out}")
-    return writers
 
 
 def main() -> None:

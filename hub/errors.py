@@ -1,5 +1,16 @@
 """Error types. The CLI prints them without a traceback; logs keep the detail."""
 
+import re
+
+# scheme://user:password@host → scheme://user:***@host, wherever a URL is printed or stored
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
+
+
+def redact(text: str) -> str:
+    """The text with the password of every URL in it replaced by ***."""
+    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
 
 class HubError(Exception):
     """Base of every error the hub expects and explains."""

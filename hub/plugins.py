@@ -51,6 +51,11 @@ class Plugins:
             module = self._load(name)
             self.settings[name] = _plugin_settings(name, module, settings)
             self.pm.register(module, name=name)
+        for name in set(self.available) - set(settings.plugins.enabled):  # a secret in the file is refused anyway
+            if settings.file_data.get("plugins", {}).get(name):
+                model = getattr(self._load(name), "Settings", None)
+                if model is not None:
+                    refuse_secrets_in_file(model, settings.file_data, ("plugins", name), settings.config_file)
         if os.environ.get("HUB_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(log.info)
             self.pm.enable_tracing()

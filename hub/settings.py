@@ -188,8 +188,13 @@ def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool]:
     return DEFAULT_CONFIG, False
 
 
-def load_settings(path: str | os.PathLike | None = None) -> HubSettings:
-    """Read and validate the settings, or raise SettingsError naming the key, the file and the reason."""
+def load_settings(path: str | os.PathLike | None = None, *, require_file: bool = False) -> HubSettings:
+    """Read and validate the settings, or raise SettingsError naming the key, the file and the reason.
+
+    ``require_file``: without a settings file, say which one was looked for rather than
+    run on defaults (the command line: a hub started in the wrong folder would otherwise
+    create a fresh database there).
+    """
     file, required = config_path(path)
     data: dict = {}
     if file.exists():
@@ -197,8 +202,13 @@ def load_settings(path: str | os.PathLike | None = None) -> HubSettings:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{file}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise SettingsError(f"settings file {file}: cannot read it: {exc.strerror}") from exc
     elif required:
         raise SettingsError(f"settings file {file} does not exist")
+    elif require_file:
+        raise SettingsError(f"no settings file: looked for {file.absolute()}; run the hub from its folder, "
+                            "or pass --config FILE (or set HUB_CONFIG)")
     token = _file_data.set(data)
     try:
         settings = HubSettings()
@@ -220,7 +230,13 @@ def describe_errors(exc: ValidationError, file_data: dict, file: Path, prefix: t
     for error in exc.errors():
         loc = prefix + tuple(error["loc"])
         key = ".".join(str(p) for p in loc)
-        origin = f"in {file}" if _lookup(file_data, loc) else f"from {ENV_PREFIX}{'__'.join(map(str, loc)).upper()}"
+        env = f"{ENV_PREFIX}{'__'.join(map(str, loc)).upper()}"
+        if _lookup(file_data, loc):
+            origin = f"in {file}"
+        elif any(name == env or name.startswith(env + "__") for name in os.environ):
+            origin = f"from {env}"
+        else:
+            origin = f"not set in {file} nor by {env}"
         reason = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
         lines.append(f"setting {key} ({origin}): {reason}")
     return "invalid settings:\n  " + "\n  ".join(lines)

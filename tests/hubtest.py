@@ -63,8 +63,8 @@ class HubEnv:
 
     def spawn(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
         """Start `hub ARGS` as a real process (for kill and concurrency tests)."""
-        return subprocess.Popen([HUB_BIN, *args], env={**os.environ, **self.env, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+        kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **kwargs}
+        return subprocess.Popen([HUB_BIN, *args], env={**os.environ, **self.env, **(env or {})}, **kwargs)
 
     def engine(self):
         from hub.store import make_engine

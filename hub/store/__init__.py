@@ -10,23 +10,32 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from hub.errors import HubError
+from hub.errors import HubError, redact
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
     """An engine with the settings the sync relies on (foreign keys and WAL on SQLite)."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise HubError(f"database URL {redact(url)!r} is not a URL: use sqlite:///PATH or "
+                       "postgresql://USER@HOST/DATABASE") from None
+    if parsed.drivername in ("postgres", "postgresql"):  # postgres:// is the common spelling of hosting services
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise HubError(f"database {parsed.get_backend_name()!r} is not supported: use sqlite:///PATH or "
+                       "postgresql://USER@HOST/DATABASE")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = parsed.set(drivername="postgresql+psycopg")
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
 from hub.clock import now
-from hub.errors import DeliveryError
+from hub.errors import DeliveryError, redact
 from hub.model import Change
 from hub.settings import DeliverySettings
 from hub.store import locks, records
@@ -121,7 +121,8 @@ def _deliver_one(engine: Engine, plugins, settings: DeliverySettings, row, chang
 
 
 def _describe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+    """What the dead-letter list shows: the target's message, never a credential from a URL."""
+    return redact(str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}")
 
 
 def dead_letters(engine: Engine, limit: int = 100) -> list:

@@ -9,10 +9,13 @@ the work in progress holds it.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.clock import now, process_alive
+from hub.errors import redact
 from hub.store.tables import run, run_event
 
 MAX_EVENTS_PER_RUN = 10_000  # past this, events are counted, not stored
@@ -48,6 +51,8 @@ class Journal:
             return
         if counts is not None:
             values["counts"] = counts
+        if message:
+            message = redact(message)
         dropped = self._event_counts.pop(run_id, 0) - MAX_EVENTS_PER_RUN
         if dropped > 0:
             message = f"{message or ''} ({dropped} more events not stored)".strip()
@@ -61,8 +66,12 @@ class Journal:
         self._event_counts[run_id] = count
         if count <= MAX_EVENTS_PER_RUN:
             self._events.setdefault(run_id, []).append(dict(
-                run_id=run_id, level=level, record=(record or "")[:300], key=key or "", reason=reason,
+                run_id=run_id, level=level, record=(record or "")[:300], key=(key or "")[:80], reason=redact(reason),
                 created_at=now()))
+
+    def run(self, run_id: int):
+        with self.engine.connect() as conn:
+            return conn.execute(select(run).where(run.c.id == run_id)).first()
 
     def events(self, run_id: int) -> list:
         with self.engine.connect() as conn:
@@ -81,3 +90,37 @@ class Journal:
                 conn.execute(update(run).where(run.c.id.in_(dead)).values(
                     status="interrupted", finished_at=now(), message=message))
             return dead
+
+
+@dataclass
+class EventGroup:
+    level: str
+    shape: str  # the reason with its values blanked: what the events of the group have in common
+    events: list
+
+
+# quoted values, UAIs, INEs, ids and numbers differ from one record to the next; the rest says what went wrong
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\b(?=[0-9A-Z._-]*[0-9])[0-9A-Za-z._$:-]{3,}\b|\b\d+\b")
+
+
+def event_groups(events: list) -> list[EventGroup]:
+    """Events grouped by level and by the shape of their reason, the biggest groups first."""
+    groups: dict[tuple[str, str], EventGroup] = {}
+    for event in events:
+        shape = _VALUES.sub("…", event.reason)
+        groups.setdefault((event.level, shape), EventGroup(event.level, shape, [])).events.append(event)
+    return sorted(groups.values(), key=lambda g: (g.level != "error", -len(g.events)))
+
+
+def flat_counts(counts: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """A run's counts as (name, value) rows: nested sections as dotted names, lists one item per row."""
+    rows = []
+    for key, value in sorted(counts.items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += flat_counts(value, f"{name}.")
+        elif isinstance(value, list):
+            rows += [(name if i == 0 else "", str(item)) for i, item in enumerate(value)]
+        else:
+            rows.append((name, f"{value:,}" if isinstance(value, int) else str(value)))
+    return rows

@@ -7,6 +7,7 @@ reason, and the caller journals it and skips the record.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import unicodedata
 from datetime import date
@@ -37,6 +38,9 @@ from hub.store.tables import nomenclature as nomenclature_table
 from hub.store.tables import person as person_table
 from hub.store.tables import person_function, teaching_assignment
 
+MATCH_KEY_WIDTH = person_table.c.match_key.type.length
+KEY_WIDTH = person_table.c.person_key.type.length
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 PSEUDO_CODE = re.compile(r"^[0-9A-Z][0-9A-Z._-]{0,7}$")
 
 def _limit(column) -> int:
@@ -51,6 +55,8 @@ LIMITS = {
     "division": _limit(enrollment_table.c.division), "group code": _limit(group_table.c.code),
     "group label": _limit(group_table.c.label), "subject": _limit(teaching_assignment.c.subject),
     "name": _limit(establishment_table.c.name), "commune": _limit(establishment_table.c.commune),
+    "zone": _limit(establishment_table.c.zone), "territorial unit": _limit(establishment_table.c.territorial_unit),
+    "guardian key": KEY_WIDTH,
     "function code": _limit(person_function.c.code), "function label": _limit(person_function.c.label),
     "discipline": _limit(person_function.c.discipline), "code": _limit(nomenclature_table.c.code),
     "label": _limit(nomenclature_table.c.label), "national code": _limit(nomenclature_table.c.national_code),
@@ -58,13 +64,17 @@ LIMITS = {
 }
 
 
-def check_lengths(record: str, **values: str | None) -> None:
-    """Refuse a value wider than its column (keyword names are LIMITS keys with _ for spaces)."""
+def check_text(record: str, **values: str | None) -> None:
+    """Refuse a value wider than its column, or carrying a control, escape or bidi-override character (which
+    would garble a terminal or a page). Keyword names are LIMITS keys with _ for spaces."""
     for name, value in values.items():
         label = name.replace("_", " ")
         limit = LIMITS[label]
         if value and len(value) > limit:
             raise RecordError(record, f"{label} {value[:40]!r}… is {len(value)} characters, more than {limit}")
+        if value and (bad := CONTROL.search(value)):
+            raise RecordError(record, f"{label} {CONTROL.sub('?', value)[:40]!r} contains the control character "
+                              f"U+{ord(bad.group()):04X}")
 
 
 def normalize_establishment(item: Establishment) -> Establishment:
@@ -72,11 +82,12 @@ def normalize_establishment(item: Establishment) -> Establishment:
     uai = pseudo_code(item.uai, record=ref) if item.pseudo else _validate_uai(item.uai, record=ref)
     if not (item.name or "").strip():
         raise RecordError(ref, "missing name")
-    check_lengths(ref, name=item.name.strip(), commune=item.commune)
+    check_text(ref, name=item.name.strip(), commune=item.commune, zone=item.zone,
+                  territorial_unit=item.territorial_unit)
     groups, seen = [], set()
     for g in item.groups:
         code = (g.code or "").strip()
-        check_lengths(ref, group_code=code, group_label=g.label)
+        check_text(ref, group_code=code, group_label=g.label)
         if code and code not in seen:
             seen.add(code)
             groups.append(dataclasses.replace(g, uai=uai, code=code, kind=GroupKind(g.kind)))
@@ -112,7 +123,7 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     if not last or not first:
         raise RecordError(ref, "missing last name or first name")
     email, jointure = (item.email or "").strip() or None, (item.jointure or "").strip() or None
-    check_lengths(ref, last_name=last, first_name=first, email=email, jointure=jointure)
+    check_text(ref, last_name=last, first_name=first, email=email, jointure=jointure)
     ine = validate_ine(item.ine, record=ref) if item.ine else None
     if kind == PersonKind.ELEVE and not ine and not item.jointure:
         raise RecordError(ref, "a pupil needs an INE or a jointure")
@@ -121,16 +132,18 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     uai = checked_uai(item.uai, record=ref) if item.uai else None
     enrollment = item.enrollment
     if enrollment:
-        check_lengths(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
+        check_text(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
         enrollment = dataclasses.replace(enrollment, uai=checked_uai(enrollment.uai, record=ref))
     for m in item.memberships:
-        check_lengths(ref, group_code=m.code)
+        check_text(ref, group_code=m.code)
     for a in item.assignments:
-        check_lengths(ref, group_code=a.group_code, subject=a.subject)
+        check_text(ref, group_code=a.group_code, subject=a.subject)
     memberships = tuple(dict.fromkeys(
         Membership(checked_uai(m.uai, record=ref), m.code.strip(), GroupKind(m.kind))
         for m in item.memberships if m.code.strip()
     ))
+    for g in item.guardians:
+        check_text(ref, guardian_key=g.parent_key)
     guardians = tuple({g.parent_key: g for g in item.guardians}.values())
     assignments = tuple(dict.fromkeys(
         dataclasses.replace(a, uai=checked_uai(a.uai, record=ref)) for a in item.assignments
@@ -138,7 +151,7 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     functions = []
     for f in item.functions:
         code = (f.code or "").strip().upper()
-        check_lengths(ref, function_code=code, function_label=f.label, discipline=f.discipline)
+        check_text(ref, function_code=code, function_label=f.label, discipline=f.discipline)
         if code:
             functions.append(Function(checked_uai(f.uai, record=ref), code, (f.label or "").strip(),
                                       (f.discipline or "").strip()))
@@ -154,7 +167,7 @@ def normalize_nomenclature(item: Nomenclature) -> Nomenclature:
     code, label = (item.code or "").strip(), (item.label or "").strip()
     if not code:
         raise RecordError(ref, "missing code")
-    check_lengths(ref, code=code, label=label, national_code=item.national_code, niveau_label=item.niveau,
+    check_text(ref, code=code, label=label, national_code=item.national_code, niveau_label=item.niveau,
                   filiere=item.filiere)
     return dataclasses.replace(item, kind=NomenclatureKind(item.kind), code=code, label=label,
                                national_code=(item.national_code or "").strip(), niveau=(item.niveau or "").strip(),
@@ -187,8 +200,15 @@ def apply_patch(stored: Person, patch: PersonPatch) -> Person:
 
 
 def match_key(person: Person) -> str:
-    """Names and birth date, folded (no accents, case, hyphens): equal for homonyms, never an identity."""
-    return f"{fold(person.last_name)}|{fold(person.first_name)}|{person.birth_date or ''}"
+    """Names and birth date, folded (no accents, case, hyphens): equal for homonyms, never an identity.
+
+    Two long names may not fit the column: the key is then cut and suffixed with a hash of
+    the whole, so it stays equal for equal people and fits on every backend.
+    """
+    key = f"{fold(person.last_name)}|{fold(person.first_name)}|{person.birth_date or ''}"
+    if len(key) <= MATCH_KEY_WIDTH:
+        return key
+    return f"{key[:MATCH_KEY_WIDTH - 17]}#{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
 
 
 @lru_cache(maxsize=65536)  # names repeat a lot: folding each spelling once saves a second per 100k people

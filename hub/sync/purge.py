@@ -29,12 +29,14 @@ class PurgeReport:
     outbox_rows: int = 0
 
 
-def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger: str = "cli") -> PurgeReport:
+def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger: str = "cli",
+          dry_run: bool = False) -> PurgeReport:
+    """Erase what retention says; ``dry_run`` counts the same in a transaction that is rolled back."""
     journal = Journal(engine)
-    run_id = journal.start("purge", trigger=trigger)
+    run_id = journal.start("purge", trigger=trigger, dry_run=dry_run)
     moment = now()
     report = PurgeReport(run_id)
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         grace_ended = moment - timedelta(days=settings.sync.grace_days)
         expired = select(person.c.id, person.c.person_key).where(
             person.c.status == PersonStatus.PENDING_DELETION,
@@ -48,6 +50,11 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
         report.outbox_rows = conn.execute(delete(outbox).where(
             outbox.c.status == "delivered",
             outbox.c.delivered_at < moment - timedelta(days=settings.retention.delivered_days))).rowcount
-        journal.finish(run_id, "applied", conn=conn, counts={
-            "person.purge": report.persons, "journal.purge": report.runs, "outbox.purge": report.outbox_rows})
+        counts = {"person.purge": report.persons, "journal.purge": report.runs, "outbox.purge": report.outbox_rows}
+        if dry_run:
+            transaction.rollback()
+        else:
+            journal.finish(run_id, "applied", conn=conn, counts=counts)
+    if dry_run:
+        journal.finish(run_id, "dry-run", counts=counts, message="dry run: nothing erased")
     return report

@@ -73,6 +73,7 @@ def resolve(stager: Stager, ownership: Ownership) -> None:
     _read_aliases(conn, run_id)
     _recognise_known_people(stager)
     owner_of = _settle_establishments(stager, ownership)
+    _reject_shared_jointures(stager)
     _settle_people(stager, ownership, owner_of)
     _drop_unknown_establishments(stager)
     _hold_reused_ines(stager)
@@ -162,6 +163,27 @@ def _settle_establishments(stager: Stager, ownership: Ownership) -> dict[str, st
         if survivors:
             owner_of[uai] = ownership.owner(survivors[0].kind, survivors[0].source)
     return owner_of
+
+
+def _reject_shared_jointures(stager: Stager) -> None:
+    """One source giving one jointure to two pupils with different INEs: the first is kept, the second rejected."""
+    conn, run_id, sp = stager.conn, stager.run_id, stage_person
+    shared = (select(sp.c.source, sp.c.jointure).where(sp.c.run_id == run_id, sp.c.person_key.like("ine:%"),
+                                                       sp.c.jointure.is_not(None))
+              .group_by(sp.c.source, sp.c.jointure).having(func.count(sp.c.person_key.distinct()) > 1).subquery())
+    rows = conn.execute(select(sp.c.seq, sp.c.source, sp.c.jointure, sp.c.person_key, sp.c.source_ref)
+                        .join(shared, and_(shared.c.source == sp.c.source, shared.c.jointure == sp.c.jointure))
+                        .where(sp.c.run_id == run_id).order_by(sp.c.seq)).all()
+    first: dict[tuple, object] = {}
+    losers = []
+    for row in rows:
+        kept = first.setdefault((row.source, row.jointure), row)
+        if kept is not row and kept.person_key != row.person_key:
+            stager.reject(row.source, row.source_ref, f"jointure {row.jointure} is also the pupil "
+                          f"{kept.person_key} (at {kept.source_ref}); two INEs under one id: record skipped",
+                          row.person_key)
+            losers.append(row.seq)
+    remove_staged(conn, run_id, losers)
 
 
 def _settle_people(stager: Stager, ownership: Ownership, owner_of: dict[str, str]) -> None:

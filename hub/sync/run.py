@@ -12,17 +12,18 @@ either before or after the run, never between.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.clock import now
-from hub.errors import HubError, SourceError
+from hub.errors import HubError, SourceError, redact
 from hub.settings import HubSettings
 from hub.store import locks
-from hub.store.tables import run, source_state
+from hub.store.tables import establishment, run, source_state, stage_establishment
 from hub.sync import Feed
 from hub.sync.apply import apply_plan, missing_parents
 from hub.sync.journal import Journal
@@ -70,12 +71,26 @@ class SyncReport:
         return total
 
 
-def sync(engine: Engine, settings: HubSettings, plugins, options: SyncOptions) -> SyncReport:
-    """Run the sources through the pipeline. Raises LockedError if one of them is already syncing."""
-    with ExitStack() as held:
-        for source in sorted(options.sources):
-            held.enter_context(locks.hold(engine, f"sync:{source}", settings.lock_ttl_seconds))
+def sync(engine: Engine, settings: HubSettings, plugins, options: SyncOptions, *,
+         locks_held: bool = False) -> SyncReport:
+    """Run the sources through the pipeline. Raises LockedError if one of them is already syncing.
+
+    ``locks_held``: the caller holds the sources' locks already (`hold_sources`), e.g. to
+    rewrite their files first.
+    """
+    if locks_held:
         return _sync_locked(engine, settings, plugins, options)
+    with hold_sources(engine, settings, options.sources):
+        return _sync_locked(engine, settings, plugins, options)
+
+
+@contextmanager
+def hold_sources(engine: Engine, settings: HubSettings, sources) -> Iterator[None]:
+    """The sync locks of these sources, in a fixed order (two runs never wait on each other crosswise)."""
+    with ExitStack() as held:
+        for source in sorted(sources):
+            held.enter_context(locks.hold(engine, f"sync:{source}", settings.lock_ttl_seconds))
+        yield
 
 
 def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOptions) -> SyncReport:
@@ -96,6 +111,8 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                 report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
                                                            uai=options.uai)
                 stager.stage(source, feed)
+            if options.uai:
+                _require_establishment(conn, run_id, options.uai)
             resolve(stager, ownership(settings, plugins, options.sources))
             report.staged = stager.results
             complete = [s for s, feed in report.feeds.items() if feed.complete]
@@ -138,6 +155,11 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             report.status, report.seconds = "applied", time.perf_counter() - started
             journal.finish(run_id, "applied", counts=_counts(report), conn=conn)
         return report
+    except SQLAlchemyError as exc:  # the database refused something: the run failed, and says why
+        cause = f"database error: {redact(str(getattr(exc, 'orig', None) or exc)).splitlines()[0]}"
+        report.status, report.message = "failed", cause
+        journal.finish(run_id, "failed", counts=_counts(report), message=cause)
+        raise HubError(f"{cause}; nothing was applied (run {run_id})") from exc
     except HubError as exc:
         report.status, report.message = "failed", str(exc)
         journal.finish(run_id, "failed", counts=_counts(report), message=str(exc))
@@ -146,6 +168,15 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         if isinstance(exc, SourceError):
             raise SourceError(f"{exc}; nothing was applied") from exc
         raise
+
+
+def _require_establishment(conn: Connection, run_id: int, uai: str) -> None:
+    """--uai names an establishment the store or this run's feeds know, or the run has nothing to do."""
+    known = conn.execute(select(establishment.c.uai).where(establishment.c.uai == uai)).first() or \
+        conn.execute(select(stage_establishment.c.uai).where(stage_establishment.c.run_id == run_id,
+                                                             stage_establishment.c.uai == uai)).first()
+    if not known:
+        raise HubError(f"--uai {uai}: no such establishment, neither stored nor in the feed")
 
 
 def ownership(settings: HubSettings, plugins, sources: tuple[str, ...]) -> Ownership:

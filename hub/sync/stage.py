@@ -44,6 +44,7 @@ from hub.store.tables import (
 from hub.sync import Feed
 from hub.sync.journal import Journal
 from hub.sync.normalize import (
+    KEY_WIDTH,
     apply_patch,
     match_key,
     normalize_establishment,
@@ -117,7 +118,7 @@ class Stager:
 
     def keep_stored(self, key: str) -> None:
         """Whatever this run says, the stored person with this key is neither updated nor deleted by it."""
-        if key:
+        if key and len(key) <= KEY_WIDTH:  # a longer key names nobody the store can hold
             self._add(stage_rejected, key)
 
     def _stage_item(self, item) -> None:

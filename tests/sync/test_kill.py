@@ -3,9 +3,11 @@
 import signal
 import time
 
+import pytest
 from sqlalchemy import text
 
 
+@pytest.mark.slow
 def test_kill_during_apply_then_rerun_converges(hub_env):
     hub_env.run("demo", "--persons", "40000", "generate")
     process = hub_env.spawn("sync", "aaf")

@@ -43,6 +43,7 @@ def test_deliver_sends_each_change_once_with_its_idempotency_key(webhook_hub, re
     assert receiver.requests == len(keys), "delivered changes are not sent again"
 
 
+@pytest.mark.slow
 def test_failures_back_off_then_dead_letter_then_retry(webhook_hub, receiver):
     receiver.fail_with = 503
     webhook_hub.run("deliver")
