@@ -42,4 +42,6 @@ def create_app(settings: HubSettings | None = None) -> Flask:
     def healthz():
         return jsonify(status="ok", plugins=hub.settings.plugins.enabled)
 
+    hub.plugins.register_all("hub_register_blueprints", app=app)
+
     return app

@@ -31,7 +31,26 @@ EXIT_HELD, EXIT_LOCKED = 3, 4
 
 
 class HubGroup(click.Group):
-    """Every expected failure ends as one line on stderr and exit code 1 (4 when busy); ``--debug`` shows more."""
+    """Every expected failure ends as one line on stderr and exit code 1 (4 when busy); ``--debug`` shows more.
+
+    The enabled plugins' commands (``hookspecs.hub_register_commands``) join the built-in ones.
+    """
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+    def _plugin_commands(self, ctx) -> dict:
+        """Registered into a group of this invocation only: another invocation may enable other plugins."""
+        root = ctx.find_root()
+        if "plugin_commands" not in root.meta:
+            group = click.Group()
+            with contextlib.suppress(HubError):  # a broken setting is reported by the command that needs the hub
+                Hub(load_settings()).plugins.register_all("hub_register_commands", cli=group)
+            root.meta["plugin_commands"] = group.commands
+        return root.meta["plugin_commands"]
 
     def invoke(self, ctx):
         try:

@@ -299,20 +299,55 @@ class Notice:
     key: str = ""
 
 
+@dataclass(slots=True, frozen=True)
+class MembershipLink:
+    """A person in a group, as a change of its own (entity ``membership``, ops add | remove)."""
+
+    person_key: str
+    uai: str
+    code: str
+    kind: GroupKind = GroupKind.DIVISION
+
+
+@dataclass(slots=True, frozen=True)
+class FamilyLink:
+    """A pupil and one of their parents, as a change of its own (entity ``guardianship``, ops add | remove)."""
+
+    pupil_key: str
+    parent_key: str
+    rank: int = 1
+
+
 @dataclass(slots=True)
 class Change:
     """What a target receives from the outbox: one operation on one entity.
 
-    `record` is the entity's state when the change is delivered (None after a purge).
-    `idempotency_key` is the same on every retry of this change to this target.
+    ``entity`` and its ops:
+    ``establishment``: create | update; ``group``: create | update (key ``UAI/code``);
+    ``person``: create | update | move | restore | delete | purge, and, for a target
+    whose scope the person leaves or enters, leave | archive | join (see
+    ``hookspecs.hub_target_scope``); ``membership`` (key ``person_key|UAI/code``) and
+    ``guardianship`` (key ``pupil_key|parent_key``): add | remove.
+
+    ``record`` is the entity's state when the change is delivered (None once it is
+    gone); ``uai`` where the person is, ``old_uai`` where they were (a move, a delete).
+    ``idempotency_key`` is the same on every retry of this change to this target.
+    Within one sync, establishments and groups come before the people in them, and
+    people before their memberships and family links.
     """
 
-    op: str  # create | update | move | restore | delete | purge
-    entity: str  # person | establishment
+    op: str
+    entity: str
     key: str
     idempotency_key: str
-    record: Person | Establishment | None = None
+    record: Person | Establishment | Group | MembershipLink | FamilyLink | None = None
     run_id: int | None = None
+    uai: str | None = None
+    old_uai: str | None = None
+
+
+def group_key(uai: str, code: str) -> str:
+    return f"{uai}/{code}"
 
 
 def _digest(parts: list) -> str:

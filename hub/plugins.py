@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub import hookspecs
 from hub.errors import PluginError, SettingsError
+from hub.hookspecs import Scope
 from hub.settings import HubSettings, describe_errors, refuse_secrets_in_file
 
 ENTRY_POINT_GROUP = "hub.plugins"
@@ -82,6 +83,15 @@ class Plugins:
     @property
     def targets(self) -> list[str]:
         return self.implementers("hub_deliver")
+
+    def scopes(self) -> dict[str, Scope]:
+        """Each target's scope (`hookspecs.hub_target_scope`; everything, one at a time, when it has none)."""
+        return {name: self.call(name, "hub_target_scope") if name in self.implementers("hub_target_scope")
+                else Scope() for name in self.targets}
+
+    def register_all(self, hook_name: str, **kwargs: Any) -> list:
+        """Call a registration hook on every enabled plugin; their answers, first registered first."""
+        return getattr(self.pm.hook, hook_name)(**kwargs)[::-1]
 
     def call(self, name: str, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's hook with its own settings; return its single result."""

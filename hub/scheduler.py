@@ -124,6 +124,7 @@ def run_job(hub, job: JobSettings, trigger: str) -> str:
         message = f"skipped: blackout {blackout.blackout.name} since {blackout.window_start}; lift it to run"
         journal.finish(run_id, "skipped", message=message)
         return message
+    check_actions(hub)
     with locks.hold(engine, f"job:{job.name}", settings.lock_ttl_seconds):
         if job.action == "sync":
             sources = tuple(hub.plugins.sources) if job.source == "all" else (job.source,)
@@ -134,8 +135,29 @@ def run_job(hub, job: JobSettings, trigger: str) -> str:
             report = deliver(engine, hub.plugins, settings.delivery, lock_ttl_seconds=settings.lock_ttl_seconds,
                              trigger=trigger)
             return f"deliver: {sum(report.delivered.values())} delivered, {sum(report.dead.values())} dead"
-        report = purge(engine, settings, hub.plugins.targets, trigger=trigger)
-        return f"purge: {report.persons} people, {report.runs} runs, {report.outbox_rows} outbox rows"
+        if job.action == "purge":
+            report = purge(engine, settings, hub.plugins.targets, trigger=trigger)
+            return f"purge: {report.persons} people, {report.runs} runs, {report.outbox_rows} outbox rows"
+        return plugin_actions(hub.plugins)[job.action](hub, job)
+
+
+BUILT_IN_ACTIONS = ("sync", "deliver", "purge")
+
+
+def plugin_actions(plugins) -> dict:
+    """Job actions the enabled plugins register (``hookspecs.hub_register_jobs``)."""
+    actions: dict = {}
+    for registered in plugins.register_all("hub_register_jobs"):
+        actions.update(registered or {})
+    return actions
+
+
+def check_actions(hub) -> None:
+    """Every configured job names an action that exists, or the hub says which ones do."""
+    known = (*BUILT_IN_ACTIONS, *plugin_actions(hub.plugins))
+    for job in hub.settings.jobs:
+        if job.action not in known:
+            raise HubError(f"job {job.name}: no action {job.action!r}; actions: {', '.join(known)}")
 
 
 def next_runs(settings: HubSettings) -> list[tuple[JobSettings, datetime | None]]:
@@ -146,6 +168,7 @@ def next_runs(settings: HubSettings) -> list[tuple[JobSettings, datetime | None]
 
 def serve(hub) -> None:
     """Run the configured jobs until SIGTERM or SIGINT."""
+    check_actions(hub)
     scheduler = BlockingScheduler(timezone=hub.settings.timezone)
     for job in hub.settings.jobs:
         scheduler.add_job(_scheduled, cron_trigger(job.cron, hub.settings.timezone), args=(hub, job),

@@ -12,7 +12,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -67,7 +67,8 @@ class RetentionSettings(Strict):
 class JobSettings(Strict):
     name: str
     cron: str = Field(description="5 fields (minute hour day month weekday) or 6 with seconds first")
-    action: Literal["sync", "deliver", "purge"]
+    action: str = Field(pattern=r"^[a-z][a-z0-9_.:-]*$", description="sync, deliver, purge, or an action a plugin "
+                        "registers (hub_register_jobs)")
     source: str | None = Field(None, description='for sync: a source name, or "all" for every enabled source')
     force: bool = False
     full: bool = Field(False, description="for sync: ignore the cursor (an incremental source then finds deletions)")

@@ -10,11 +10,13 @@ from hub.model import (
     Enrollment,
     Establishment,
     EstablishmentKind,
+    FamilyLink,
     Function,
     Group,
     GroupKind,
     Guardianship,
     Membership,
+    MembershipLink,
     Person,
     PersonKind,
     TeachingAssignment,
@@ -87,3 +89,26 @@ def load_establishment(conn: Connection, uai: str) -> Establishment | None:
         secteur_college=row.secteur_college, zone=row.zone, territorial_unit=row.territorial_unit,
         groups=[Group(g.uai, g.code, GroupKind(g.kind), g.label) for g in groups], pseudo=row.pseudo,
     )
+
+
+def load_link(conn: Connection, entity: str, key: str) -> Group | MembershipLink | FamilyLink | None:
+    """A group (key ``UAI/code``), a membership (``person_key|UAI/code``) or a family link
+    (``pupil_key|parent_key``) as stored now; None once it is gone."""
+    if entity == "group":
+        uai, _, code = key.partition("/")
+        row = conn.execute(select(group).where(group.c.uai == uai, group.c.code == code)).first()
+        return Group(row.uai, row.code, GroupKind(row.kind), row.label) if row else None
+    owner, _, rest = key.partition("|")
+    if entity == "membership":
+        uai, _, code = rest.partition("/")
+        row = conn.execute(select(group.c.kind).join(group_membership, group_membership.c.group_id == group.c.id)
+                           .join(person, person.c.id == group_membership.c.person_id)
+                           .where(person.c.person_key == owner, group.c.uai == uai, group.c.code == code)).first()
+        return MembershipLink(owner, uai, code, GroupKind(row.kind)) if row else None
+    if entity == "guardianship":
+        parent = person.alias("parent")
+        rank = conn.execute(select(guardianship.c.rank).join(person, person.c.id == guardianship.c.pupil_id)
+                            .join(parent, parent.c.id == guardianship.c.parent_id)
+                            .where(person.c.person_key == owner, parent.c.person_key == rest)).scalar()
+        return FamilyLink(owner, rest, rank) if rank is not None else None
+    raise ValueError(f"unknown entity {entity}")

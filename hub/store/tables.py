@@ -306,11 +306,12 @@ plan_change = Table(
     Column("source", String(50), nullable=False),
     Column("entity", String(20), nullable=False),
     Column("op", String(10), nullable=False),
-    Column("key", String(80), nullable=False),
+    Column("key", String(300), nullable=False),
     Column("seq", Integer),  # the staged record, for creates and updates
     Column("person_id", Integer),  # the stored person, for updates and deletes
     Column("uai", String(8)),
     Column("old_uai", String(8)),
+    Column("person_kind", String(20)),  # people: their kind (targets choose the kinds they serve)
     Index("ix_plan_change_run_op", "run_id", "op"),
 )
 
@@ -321,8 +322,10 @@ outbox = Table(
     Column("run_id", Integer),
     Column("entity", String(20), nullable=False),
     Column("op", String(10), nullable=False),
-    Column("key", String(80), nullable=False),
-    Column("idempotency_key", String(120), nullable=False, unique=True),
+    Column("key", String(300), nullable=False),
+    Column("idempotency_key", String(400), nullable=False, unique=True),
+    Column("uai", String(8)),
+    Column("old_uai", String(8)),
     Column("status", String(12), nullable=False),  # pending | delivered | dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
@@ -331,6 +334,15 @@ outbox = Table(
     Column("delivered_at", UTCDateTime()),
     Index("ix_outbox_due", "status", "target", "next_attempt_at"),
     Index("ix_outbox_target_key", "target", "key"),
+)
+
+target_link = Table(  # the id a target gave a hub entity (a SCIM id…), so updates and deletes reach it
+    "target_link", metadata,
+    Column("target", String(50), primary_key=True),
+    Column("entity", String(20), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("remote_id", String(255), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # --- operations -------------------------------------------------------------------

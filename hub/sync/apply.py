@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
 
+from hub.hookspecs import Scope
 from hub.model import PersonStatus
 from hub.store.tables import (
     UTCDateTime,
@@ -46,7 +47,7 @@ ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "
 NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 
 
-def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, targets: list[str],
+def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, scopes: dict[str, Scope],
                changes: int) -> None:
     _apply_establishments(conn, run_id, now)
     _apply_nomenclatures(conn, run_id)
@@ -54,7 +55,7 @@ def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int,
     _apply_people(conn, run_id, now)
     _apply_relations(conn, run_id)
     _apply_deletes(conn, run_id, now, grace_days)
-    write_outbox(conn, run_id, targets, now)
+    write_outbox(conn, run_id, scopes, now, grace_days)
     if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH:
         # autovacuum would analyze later; the next run (an incremental one, minutes away) needs the real row
         # counts now, or PostgreSQL scans a million people to update a hundred (measured: 17 s instead of 4 s)

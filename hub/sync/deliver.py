@@ -10,17 +10,21 @@ for the same key is still pending.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, and_, exists, select, update
+import httpx
+from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
 
 from hub.clock import now
 from hub.errors import DeliveryError, redact
+from hub.hookspecs import Scope
 from hub.model import Change
+from hub.queries import StoreView
 from hub.settings import DeliverySettings
 from hub.store import locks, records
-from hub.store.tables import outbox
+from hub.store.tables import outbox, target_link
 from hub.sync.journal import Journal
 
 
@@ -47,14 +51,80 @@ def due_rows(conn: Connection, targets: list[str], limit: int) -> list:
 
 
 def build_changes(conn: Connection, rows: list) -> list[Change]:
-    """The changes with their entities' current state (None once purged), people loaded in one go."""
+    """The changes with their entities' current state (None once gone), people loaded in one go."""
     people = records.load_people(conn, [r.key for r in rows if r.entity == "person" and r.op != "purge"])
     changes = []
     for row in rows:
-        record = people.get(row.key) if row.entity == "person" else records.load_establishment(conn, row.key)
+        if row.entity == "person":
+            record = people.get(row.key)
+        elif row.entity == "establishment":
+            record = records.load_establishment(conn, row.key)
+        else:
+            record = records.load_link(conn, row.entity, row.key)
         changes.append(Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
-                              record=record, run_id=row.run_id))
+                              record=record, run_id=row.run_id, uai=row.uai, old_uai=row.old_uai))
     return changes
+
+
+class TargetLinks:
+    """A target's own ids for hub entities (table target_link), written at once in their own transaction.
+
+    A target stores the id its system gave (a SCIM ``id``) when it creates something, and
+    reads it back to update or delete the right object; after a crash the link is there
+    even if the change is delivered again.
+    """
+
+    def __init__(self, engine: Engine, target: str):
+        self.engine, self.target = engine, target
+
+    def get(self, entity: str, key: str) -> str | None:
+        t = target_link
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.c.remote_id).where(t.c.target == self.target, t.c.entity == entity,
+                                                            t.c.key == key)).scalar()
+
+    def set(self, entity: str, key: str, remote_id: str) -> None:
+        t = target_link
+        with self.engine.begin() as conn:
+            updated = conn.execute(update(t).where(t.c.target == self.target, t.c.entity == entity, t.c.key == key)
+                                   .values(remote_id=remote_id, updated_at=now())).rowcount
+            if not updated:
+                conn.execute(insert(t).values(target=self.target, entity=entity, key=key, remote_id=remote_id,
+                                              updated_at=now()))
+
+    def forget(self, entity: str, key: str) -> None:
+        t = target_link
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.target == self.target, t.c.entity == entity, t.c.key == key))
+
+    def all(self, entity: str) -> dict[str, str]:
+        t = target_link
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(t.c.key, t.c.remote_id).where(t.c.target == self.target,
+                                                                           t.c.entity == entity)).all())
+
+
+@dataclass
+class DeliveryContext:
+    """What a target's ``hub_deliver`` gets besides the changes (see `hookspecs.hub_deliver`)."""
+
+    target: str
+    settings: object
+    scope: Scope
+    links: TargetLinks
+    store: StoreView
+    _http: httpx.Client | None = None
+
+    def http(self, **options) -> httpx.Client:
+        """One pooled client for this target and run (``options`` apply on first use: base_url, headers…)."""
+        if self._http is None:
+            self._http = httpx.Client(**options)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 def deliver(engine: Engine, plugins, settings: DeliverySettings, *, lock_ttl_seconds: int,
@@ -78,6 +148,9 @@ def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal
                     limit: int | None, trigger: str) -> DeliveryReport:
     run_id = journal.start("deliver", trigger=trigger)
     report, tried = DeliveryReport(), 0
+    scopes = plugins.scopes()
+    contexts = {t: DeliveryContext(t, plugins.settings[t], scopes[t], TargetLinks(engine, t), StoreView(engine))
+                for t in targets}
     try:
         while True:
             batch = settings.batch_size if limit is None else min(settings.batch_size, limit - tried)
@@ -88,10 +161,15 @@ def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal
                 changes = build_changes(conn, rows)
             if not rows:
                 break
-            for row, change in zip(rows, changes, strict=True):
-                tried += 1
-                _deliver_one(engine, plugins, settings, row, change, report)
+            for target in dict.fromkeys(row.target for row in rows):
+                mine = [(row, change) for row, change in zip(rows, changes, strict=True) if row.target == target]
+                size = max(1, scopes[target].batch_size)
+                for start in range(0, len(mine), size):
+                    tried += len(mine[start:start + size])
+                    _deliver_batch(engine, plugins, settings, contexts[target], mine[start:start + size], report)
     finally:
+        for context in contexts.values():
+            context.close()
         journal.finish(run_id, "applied", counts={
             **{f"delivered.{t}": n for t, n in report.delivered.items()},
             **{f"retry.{t}": n for t, n in report.failed.items()},
@@ -99,25 +177,40 @@ def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal
     return report
 
 
-def _deliver_one(engine: Engine, plugins, settings: DeliverySettings, row, change: Change,
-                 report: DeliveryReport) -> None:
+def _deliver_batch(engine: Engine, plugins, settings: DeliverySettings, context: DeliveryContext, batch: list,
+                   report: DeliveryReport) -> None:
+    """One hub_deliver call; each change is then marked delivered, retried later or dead-lettered on its own."""
     try:
-        plugins.call(row.target, "hub_deliver", change=change)
+        outcomes = plugins.call(context.target, "hub_deliver", context=context, changes=[c for _, c in batch])
     except Exception as exc:  # a target's failure must not stop the others
-        retryable = not isinstance(exc, DeliveryError) or exc.retryable
-        attempts = row.attempts + 1
-        dead = attempts >= settings.max_attempts or not retryable
-        delay = min(settings.backoff_seconds * 2 ** (attempts - 1), settings.backoff_max_seconds)
+        outcomes = [exc] * len(batch)
+    if outcomes is None:
+        outcomes = [None] * len(batch)
+    if len(outcomes) != len(batch):
+        outcomes = [DeliveryError(f"target {context.target} answered {len(outcomes)} outcomes for {len(batch)} "
+                                  "changes", retryable=True)] * len(batch)
+    for (row, _), outcome in zip(batch, outcomes, strict=True):
+        _record(engine, settings, row, outcome, report)
+
+
+def _record(engine: Engine, settings: DeliverySettings, row, outcome: Exception | None,
+            report: DeliveryReport) -> None:
+    if outcome is None:
         with engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                attempts=attempts, status="dead" if dead else "pending", last_error=_describe(exc)[:2000],
-                next_attempt_at=now() + timedelta(seconds=delay)))
-        report.add(report.dead if dead else report.failed, row.target)
+                status="delivered", delivered_at=now(), attempts=row.attempts + 1, last_error=None))
+        report.add(report.delivered, row.target)
         return
+    retryable = not isinstance(outcome, DeliveryError) or outcome.retryable
+    attempts = row.attempts + 1
+    dead = attempts >= settings.max_attempts or not retryable
+    delay = min(settings.backoff_seconds * 2 ** (attempts - 1), settings.backoff_max_seconds)
+    delay *= 1 + random.random() / 4  # jitter: retries of many rows do not hit the target at the same second
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-            status="delivered", delivered_at=now(), attempts=row.attempts + 1, last_error=None))
-    report.add(report.delivered, row.target)
+            attempts=attempts, status="dead" if dead else "pending", last_error=_describe(outcome)[:2000],
+            next_attempt_at=now() + timedelta(seconds=delay)))
+    report.add(report.dead if dead else report.failed, row.target)
 
 
 def _describe(exc: Exception) -> str:

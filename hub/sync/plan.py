@@ -26,6 +26,7 @@ from hub.store.tables import (
     stage_person,
     stage_rejected,
 )
+from hub.sync.relations import plan_relations
 
 PERSON_OPS = ("create", "update", "move", "restore", "delete")
 SWITCHABLE = {"create": ("create",), "update": ("update", "move", "restore"), "delete": ("delete",)}
@@ -73,11 +74,12 @@ class Plan:
 
 
 def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None,
-                 disabled_ops: tuple[str, ...] = ()) -> Plan:
+                 disabled_ops: tuple[str, ...] = (), entities: frozenset[str] = frozenset()) -> Plan:
     """Fill plan_change for this run and return its counts.
 
     ``complete_sources``: the sources whose feed was a full snapshot; the people they
-    own and nobody staged in this run are deleted.
+    own and nobody staged in this run are deleted. ``entities``: what the targets
+    want beyond people and establishments (groups, memberships, guardianships).
     """
     _plan_establishments(conn, run_id)
     _plan_nomenclatures(conn, run_id)
@@ -86,8 +88,10 @@ def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], 
     plan = Plan(run_id)
     for op in disabled_ops:
         removed = conn.execute(delete(plan_change).where(
-            plan_change.c.run_id == run_id, plan_change.c.op.in_(SWITCHABLE[op]))).rowcount
+            plan_change.c.run_id == run_id, plan_change.c.entity == "person",
+            plan_change.c.op.in_(SWITCHABLE[op]))).rowcount
         plan.skipped[op] = removed
+    plan_relations(conn, run_id, entities)
     pc = plan_change
     rows = conn.execute(
         select(pc.c.source, pc.c.entity, pc.c.op, func.count())
@@ -134,9 +138,9 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
     changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != PersonStatus.ACTIVE,
                   p.c.source != sp.c.source, sp.c.new_key.is_not(None))
     conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai"],
+        ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai", "person_kind"],
         select(literal(run_id), sp.c.source, literal("person"), op, func.coalesce(sp.c.new_key, sp.c.person_key),
-               sp.c.seq, p.c.id, sp.c.uai, p.c.uai)
+               sp.c.seq, p.c.id, sp.c.uai, p.c.uai, sp.c.kind)
         .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
         .where(sp.c.run_id == run_id, changed),
     ))
@@ -155,9 +159,9 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: lis
     if uai:
         scope.append(p.c.uai == uai)
     conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai"],
+        ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai", "person_kind"],
         select(literal(run_id), p.c.source, literal("person"), literal("delete"), p.c.person_key, p.c.id, null(),
-               p.c.uai)
+               p.c.uai, p.c.kind)
         .where(*scope),
     ))
 

@@ -21,10 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.clock import now
 from hub.errors import HubError, SourceError, redact
+from hub.hookspecs import Feed
 from hub.settings import HubSettings
 from hub.store import locks
 from hub.store.tables import establishment, run, source_state, stage_establishment
-from hub.sync import Feed
 from hub.sync.apply import apply_plan, missing_parents
 from hub.sync.journal import Journal
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, emptied_establishments, populations
@@ -116,8 +116,10 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             resolve(stager, ownership(settings, plugins, options.sources))
             report.staged = stager.results
             complete = [s for s, feed in report.feeds.items() if feed.complete]
+            scopes = plugins.scopes()
             report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
-                                       disabled_ops=options.disabled_ops)
+                                       disabled_ops=options.disabled_ops,
+                                       entities=frozenset().union(*(s.entities for s in scopes.values())))
             population = populations(conn)
             report.emptied = emptied_establishments(conn, run_id, complete)
         journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
@@ -138,7 +140,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
 
         journal.update(run_id, status="applying")
         with engine.begin() as conn:
-            apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, targets=plugins.targets,
+            apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, scopes=scopes,
                        changes=sum(report.plan.counts.values()))
             missing, listed = missing_parents(conn, run_id)
             for row in listed:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, select
 
 from hub.errors import RecordError
+from hub.hookspecs import Feed
 from hub.model import (
     Establishment,
     Nomenclature,
@@ -41,7 +42,6 @@ from hub.store.tables import (
     stage_person,
     stage_rejected,
 )
-from hub.sync import Feed
 from hub.sync.journal import Journal
 from hub.sync.normalize import (
     KEY_WIDTH,

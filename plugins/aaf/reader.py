@@ -63,6 +63,7 @@ from pathlib import Path
 from lxml import etree
 
 from hub.errors import RecordError, SourceError
+from hub.hookspecs import Feed
 from hub.model import (
     Enrollment,
     Establishment,
@@ -92,7 +93,6 @@ from hub.sdet import (
     staff_kind,
     teaching_assignments,
 )
-from hub.sync import Feed
 from plugins.aaf.drop_folder import AafFile, choose, list_files
 
 REQUEST_TAGS = ("addRequest", "modifyRequest", "deleteRequest")

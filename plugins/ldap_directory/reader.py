@@ -34,6 +34,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from hub.errors import SourceError
+from hub.hookspecs import Feed
 from hub.model import (
     Enrollment,
     Establishment,
@@ -56,7 +57,6 @@ from hub.sdet import (
     person_kind,
     teaching_assignments,
 )
-from hub.sync import Feed
 from plugins.ldap_directory.connection import close, connect, source_error
 from plugins.ldap_directory.presets import (
     DEFAULT_ATTRIBUTES,

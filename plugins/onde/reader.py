@@ -131,6 +131,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from hub.hookspecs import Feed
 from hub.model import (
     Enrollment,
     Establishment,
@@ -144,7 +145,6 @@ from hub.model import (
     PersonKind,
     Rejected,
 )
-from hub.sync import Feed
 from plugins.onde import people
 from plugins.onde.columns import CHILD_FIELDS, GUARDIAN_FIELDS, KINDS, fold, fold_name
 from plugins.onde.csvfile import Row, rows

@@ -22,9 +22,11 @@ def webhook_hub(hub_env, receiver):
 
 
 def test_every_applied_change_has_one_outbox_row_per_target(webhook_hub):
-    changes = webhook_hub.scalar("select count(*) from person") + webhook_hub.scalar(
-        "select count(*) from establishment")
+    changes = sum(webhook_hub.scalar(f"select count(*) from {table}")
+                  for table in ("person", "establishment", "study_group"))
     assert webhook_hub.scalar("select count(*) from outbox where target = 'webhook' and status = 'pending'") == changes
+    order = [entity for (entity,) in webhook_hub.rows("select entity from outbox order by id")]
+    assert order == sorted(order, key=["establishment", "group", "person"].index)  # classes before their pupils
 
 
 def test_deliver_sends_each_change_once_with_its_idempotency_key(webhook_hub, receiver):
