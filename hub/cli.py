@@ -599,3 +599,12 @@ def _write_demo(h: Hub, writers: list[str], persons: int, seed: int, out: Path |
 
 def main() -> None:
     cli(prog_name="hub")
+
+
+def _add_area_commands() -> None:
+    from hub.cli_establishments import establishments
+
+    cli.add_command(establishments)
+
+
+_add_area_commands()

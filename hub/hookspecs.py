@@ -122,7 +122,11 @@ def hub_target_scope(settings):
     settings (e.g. ``[plugins.beneylu] uais = [...]``). A person moving out of the
     scope reaches the target as op ``leave`` (keep the account through the grace
     period), followed by ``archive`` once ``sync.grace_days`` have passed unless they
-    come back (``join``); moving in is ``join``.
+    come back (``join``); moving in is ``join``. A parent follows their children: ``join``
+    when the first served child arrives, ``leave`` (then ``archive``) when the last one
+    leaves. Inter-establishment groups (``GroupKind.INTER``, cycle-3 networks kept under
+    the collège's UAI) and their memberships reach a target serving the collège or one of
+    the écoles of its secteur. See `hub.continuity`.
     """
 
 

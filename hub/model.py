@@ -323,11 +323,14 @@ class Change:
     """What a target receives from the outbox: one operation on one entity.
 
     ``entity`` and its ops:
-    ``establishment``: create | update; ``group``: create | update (key ``UAI/code``);
+    ``establishment``: create | update; ``group``: create | update | archive (last year's
+    class nobody names after a rollover) | restore (key ``UAI/code``; kind ``inter``: a
+    cycle-3 network under its collège's UAI, see `hub.continuity`);
     ``person``: create | update | move | restore | delete | purge, and, for a target
     whose scope the person leaves or enters, leave | archive | join (see
-    ``hookspecs.hub_target_scope``); ``membership`` (key ``person_key|UAI/code``) and
-    ``guardianship`` (key ``pupil_key|parent_key``): add | remove.
+    ``hookspecs.hub_target_scope``); a ``delete`` is followed by an ``archive`` once the
+    grace period is over (unless restored), then ``purge``; ``membership`` (key
+    ``person_key|UAI/code``) and ``guardianship`` (key ``pupil_key|parent_key``): add | remove.
 
     ``record`` is the entity's state when the change is delivered (None once it is
     gone); ``uai`` where the person is, ``old_uai`` where they were (a move, a delete).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from hub.model import Establishment, Nomenclature, NomenclatureKind, Person, PersonStatus
+from hub.model import Establishment, EstablishmentKind, Nomenclature, NomenclatureKind, Person, PersonStatus
 from hub.store import records
 from hub.store.tables import establishment, guardianship, nomenclature, person
 
@@ -62,6 +62,17 @@ class StoreView:
             query = query.where(establishment.c.kind.in_(sorted(kinds)))
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def establishment_list(self, kinds: frozenset[str] | None = None) -> list[Establishment]:
+        """Every stored establishment of these kinds (all when None), by UAI, without their groups."""
+        e = establishment
+        query = select(e).order_by(e.c.uai)
+        if kinds is not None:
+            query = query.where(e.c.kind.in_(sorted(kinds)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [Establishment(r.uai, r.name, EstablishmentKind(r.kind), r.commune, r.secteur_college, r.zone,
+                              r.territorial_unit, pseudo=r.pseudo) for r in rows]
 
     def nomenclature(self, kind: NomenclatureKind) -> list[Nomenclature]:
         n = nomenclature

@@ -52,6 +52,25 @@ class SyncSettings(Strict):
     batch_size: int = Field(5000, ge=1, description="rows staged per insert")
 
 
+class ContinuitySettings(Strict):
+    """The école → collège → lycée rules (`hub.continuity`)."""
+
+    rollover: str = Field("08-01", pattern=r"^\d\d-\d\d$", description="MM-DD: the day a new school year "
+                          "starts; a run bringing a later year's enrollments before that day is held (unless "
+                          "--force), and the first complete read of the new year archives last year's classes")
+    networks: bool = Field(True, description="cycle-3 networks: an école and its secteur collège share one "
+                           "inter-establishment group per cycle-3 niveau (CM1, CM2, 6e), under the collège's UAI")
+
+    @field_validator("rollover")
+    @classmethod
+    def _a_real_day(cls, value: str) -> str:
+        from datetime import date
+
+        month, day = (int(part) for part in value.split("-"))
+        date(2024, month, day)  # a leap year, so 02-29 is a day; ValueError otherwise
+        return value
+
+
 class DeliverySettings(Strict):
     max_attempts: int = Field(8, ge=1)
     backoff_seconds: float = Field(30, ge=0)
@@ -115,6 +134,7 @@ class HubSettings(BaseSettings):
     lock_ttl_seconds: int = Field(4 * 3600, ge=1)
     plugins: PluginsSettings = PluginsSettings()
     sync: SyncSettings = SyncSettings()
+    continuity: ContinuitySettings = ContinuitySettings()
     delivery: DeliverySettings = DeliverySettings()
     retention: RetentionSettings = RetentionSettings()
     jobs: list[JobSettings] = []

@@ -64,6 +64,7 @@ establishment = Table(
     Column("zone", String(50)),
     Column("territorial_unit", String(100)),
     Column("pseudo", Boolean, nullable=False, default=False),  # a structure whose code is not a valid UAI
+    Column("school_year", Integer),  # the newest school year a complete read brought it (hub.continuity)
     Column("source", String(50), nullable=False),
     Column("digest", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -111,6 +112,7 @@ group = Table(
     Column("code", String(120), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("label", String(255), nullable=False, default=""),
+    Column("archived_at", UTCDateTime()),  # last year's class nobody names any more (hub.continuity)
     UniqueConstraint("uai", "code", name="uq_study_group_uai_code"),
 )
 
@@ -312,7 +314,9 @@ plan_change = Table(
     Column("uai", String(8)),
     Column("old_uai", String(8)),
     Column("person_kind", String(20)),  # people: their kind (targets choose the kinds they serve)
+    Column("group_kind", String(20)),  # groups and memberships: the group's kind (inter groups reach both ENTs)
     Index("ix_plan_change_run_op", "run_id", "op"),
+    Index("ix_plan_change_run_key", "run_id", "key"),
 )
 
 outbox = Table(

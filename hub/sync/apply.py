@@ -35,6 +35,7 @@ from hub.store.tables import (
     stage_person,
     teaching_assignment,
 )
+from hub.sync.continuity import YearRead, apply_school_years
 from hub.sync.outbox import write_outbox
 
 UPSERT_OPS = ("create", "update", "move", "restore")
@@ -48,13 +49,15 @@ NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 
 
 def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, scopes: dict[str, Scope],
-               changes: int) -> None:
+               changes: int, years: list[YearRead] = ()) -> None:
+    """``years``: the school years the run brings (`hub.sync.continuity.school_years`)."""
     _apply_establishments(conn, run_id, now)
     _apply_nomenclatures(conn, run_id)
     _apply_groups(conn, run_id)
     _apply_people(conn, run_id, now)
     _apply_relations(conn, run_id)
     _apply_deletes(conn, run_id, now, grace_days)
+    apply_school_years(conn, run_id, now, list(years))
     write_outbox(conn, run_id, scopes, now, grace_days)
     if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH:
         # autovacuum would analyze later; the next run (an incremental one, minutes away) needs the real row
@@ -79,8 +82,12 @@ def _apply_establishments(conn: Connection, run_id: int, now: datetime) -> None:
         select(se.c.uai, *(se.c[c] for c in ESTABLISHMENT_COLUMNS), se.c.source, _ts(now), _ts(now))
         .select_from(joined).where(se.c.run_id == run_id, _planned(run_id, "establishment", ("create",))),
     ))
+    # the secteur may come from the département's file (hub establishments import-sectors): a source that
+    # does not carry one (the AAF, ONDE) leaves it
+    columns = {**{c: se.c[c] for c in ESTABLISHMENT_COLUMNS},
+               "secteur_college": func.coalesce(se.c.secteur_college, e.c.secteur_college)}
     conn.execute(
-        update(e).values(**{c: se.c[c] for c in ESTABLISHMENT_COLUMNS}, source=se.c.source, updated_at=now)
+        update(e).values(**columns, source=se.c.source, updated_at=now)
         .where(pc.c.run_id == run_id, pc.c.entity == "establishment", pc.c.op == "update", pc.c.key == e.c.uai,
                se.c.run_id == run_id, se.c.uai == e.c.uai)
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, null, or_, select
 
-from hub.model import PersonStatus
+from hub.model import PersonKind, PersonStatus
 from hub.settings import Thresholds
 from hub.store.tables import (
     establishment,
@@ -22,10 +22,12 @@ from hub.store.tables import (
     plan_change,
     stage_deletion,
     stage_establishment,
+    stage_guardianship,
     stage_nomenclature,
     stage_person,
     stage_rejected,
 )
+from hub.sync.continuity import plan_archives
 from hub.sync.relations import plan_relations
 
 PERSON_OPS = ("create", "update", "move", "restore", "delete")
@@ -64,6 +66,8 @@ class Plan:
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> "person.create" -> n
     skipped: dict[str, int] = field(default_factory=dict)  # ops left out by --no-create & co
     deleted_by_kind: dict[str, int] = field(default_factory=dict)  # person kind -> deletions
+    parents_kept: int = 0  # parents a complete read left out, kept for a child still schooled
+    rolled_over: list[str] = field(default_factory=list)  # establishments moving to a new school year
 
     @property
     def empty(self) -> bool:
@@ -74,24 +78,28 @@ class Plan:
 
 
 def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None,
-                 disabled_ops: tuple[str, ...] = (), entities: frozenset[str] = frozenset()) -> Plan:
+                 disabled_ops: tuple[str, ...] = (), entities: frozenset[str] = frozenset(),
+                 rolled_over: list[str] = ()) -> Plan:
     """Fill plan_change for this run and return its counts.
 
     ``complete_sources``: the sources whose feed was a full snapshot; the people they
     own and nobody staged in this run are deleted. ``entities``: what the targets
     want beyond people and establishments (groups, memberships, guardianships).
+    ``rolled_over``: establishments this run moves to a new school year; their classes
+    nobody names any more are archived (`hub.sync.continuity.plan_archives`).
     """
     _plan_establishments(conn, run_id)
     _plan_nomenclatures(conn, run_id)
     _plan_person_upserts(conn, run_id)
-    _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
-    plan = Plan(run_id)
+    plan = Plan(run_id, rolled_over=list(rolled_over))
+    plan.parents_kept = _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
     for op in disabled_ops:
         removed = conn.execute(delete(plan_change).where(
             plan_change.c.run_id == run_id, plan_change.c.entity == "person",
             plan_change.c.op.in_(SWITCHABLE[op]))).rowcount
         plan.skipped[op] = removed
     plan_relations(conn, run_id, entities)
+    plan_archives(conn, run_id, plan.rolled_over)
     pc = plan_change
     rows = conn.execute(
         select(pc.c.source, pc.c.entity, pc.c.op, func.count())
@@ -146,8 +154,14 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
     ))
 
 
-def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None) -> None:
-    """Deletes: people of a complete source that nobody mentions any more, and people a source says are gone."""
+def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None) -> int:
+    """Deletes: people of a complete source that nobody mentions any more, and people a source says are gone.
+
+    A parent a complete read leaves out is kept while a child of theirs stays active after the
+    run (`continuity.parent_kept`): a child staged in this run that still names them, or a stored
+    active child this run neither restages nor deletes. A source that names them deleted wins.
+    Returns how many parents were kept so.
+    """
     p = person
     mentioned = exists().where(stage_person.c.run_id == run_id, stage_person.c.person_key == p.c.person_key)
     named = exists().where(stage_deletion.c.run_id == run_id, stage_deletion.c.person_key == p.c.person_key)
@@ -158,12 +172,27 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: lis
     scope = [p.c.status == PersonStatus.ACTIVE, gone, ~rejected]
     if uai:
         scope.append(p.c.uai == uai)
-    conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai", "person_kind"],
-        select(literal(run_id), p.c.source, literal("person"), literal("delete"), p.c.person_key, p.c.id, null(),
-               p.c.uai, p.c.kind)
-        .where(*scope),
-    ))
+
+    def plan_deletes(*where) -> int:
+        return conn.execute(insert(plan_change).from_select(
+            ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai", "person_kind"],
+            select(literal(run_id), p.c.source, literal("person"), literal("delete"), p.c.person_key, p.c.id,
+                   null(), p.c.uai, p.c.kind)
+            .where(*scope, *where),
+        )).rowcount
+
+    plan_deletes(p.c.kind != PersonKind.PARENT)
+    sg, sp, g, child, pc = stage_guardianship, stage_person, guardianship, person.alias("child"), plan_change
+    named_by_staged_child = exists().where(sg.c.run_id == run_id, sg.c.parent_key == p.c.person_key,
+                                           sp.c.run_id == run_id, sp.c.seq == sg.c.seq)
+    stays = exists().where(g.c.parent_id == p.c.id, child.c.id == g.c.pupil_id,
+                           child.c.status == PersonStatus.ACTIVE,
+                           ~exists().where(sp.c.run_id == run_id, sp.c.person_key == child.c.person_key),
+                           ~exists().where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op == "delete",
+                                           pc.c.person_id == child.c.id))
+    parent = [p.c.kind == PersonKind.PARENT]
+    plan_deletes(*parent, or_(named, ~or_(named_by_staged_child, stays)))
+    return conn.execute(select(func.count()).where(*scope, *parent, ~named, or_(named_by_staged_child, stays))).scalar()
 
 
 def _counts_by_uai(conn: Connection, run_id: int) -> dict[tuple[str, str], dict[str, int]]:

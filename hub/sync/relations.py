@@ -10,9 +10,10 @@ otherwise write millions of rows nobody reads).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, exists, func, insert, literal, select
+from sqlalchemy import Connection, and_, case, exists, func, insert, literal, select
 
 from hub.store.tables import (
+    establishment,
     group,
     group_membership,
     guardianship,
@@ -26,7 +27,7 @@ from hub.store.tables import (
 )
 
 UPSERTS = ("create", "update", "move", "restore")
-COLUMNS = ["run_id", "source", "entity", "op", "key", "uai", "person_kind"]
+COLUMNS = ["run_id", "source", "entity", "op", "key", "uai", "person_kind", "group_kind"]
 
 
 def plan_relations(conn: Connection, run_id: int, entities: frozenset[str]) -> None:
@@ -39,23 +40,39 @@ def plan_relations(conn: Connection, run_id: int, entities: frozenset[str]) -> N
 
 
 def _plan_groups(conn: Connection, run_id: int) -> None:
+    """Declared groups created, relabelled, or restored (archived, declared again); groups only named created.
+
+    Groups the continuity rules declare (cycle-3 networks) when their collège is not staged in this run
+    are the stored collège's source's.
+    """
     sg, g, se, sm, sp = stage_group, group, stage_establishment, stage_membership, stage_person
     stored = g.alias("stored")
-    op = func.coalesce(select(literal("update")).where(stored.c.uai == sg.c.uai, stored.c.code == sg.c.code)
-                       .scalar_subquery(), literal("create"))
+    archived = select(stored.c.archived_at).where(stored.c.uai == sg.c.uai, stored.c.code == sg.c.code) \
+        .scalar_subquery()
+    op = case((archived.is_not(None), literal("restore")),
+              else_=func.coalesce(select(literal("update")).where(stored.c.uai == sg.c.uai, stored.c.code == sg.c.code)
+                                  .scalar_subquery(), literal("create")))
     changed = ~exists().where(g.c.uai == sg.c.uai, g.c.code == sg.c.code, g.c.kind == sg.c.kind,
-                              g.c.label == sg.c.label)
+                              g.c.label == sg.c.label, g.c.archived_at.is_(None))
     conn.execute(insert(plan_change).from_select(COLUMNS, select(
-        literal(run_id), se.c.source, literal("group"), op, sg.c.uai + "/" + sg.c.code, sg.c.uai, literal(None))
-        .join(se, and_(se.c.run_id == sg.c.run_id, se.c.seq == sg.c.seq))
+        literal(run_id), func.coalesce(se.c.source, _stored_source(sg.c.uai)), literal("group"), op,
+        sg.c.uai + "/" + sg.c.code, sg.c.uai, literal(None), sg.c.kind)
+        .select_from(sg.outerjoin(se, and_(se.c.run_id == sg.c.run_id, se.c.seq == sg.c.seq)))
         .where(sg.c.run_id == run_id, changed)))
     declared = exists().where(sg.c.run_id == run_id, sg.c.uai == sm.c.uai, sg.c.code == sm.c.code)
     known = exists().where(g.c.uai == sm.c.uai, g.c.code == sm.c.code)
-    conn.execute(insert(plan_change).from_select(COLUMNS, select(
-        literal(run_id), func.min(sp.c.source), literal("group"), literal("create"), sm.c.uai + "/" + sm.c.code,
-        sm.c.uai, literal(None))
-        .join(sp, and_(sp.c.run_id == sm.c.run_id, sp.c.seq == sm.c.seq))
-        .where(sm.c.run_id == run_id, ~declared, ~known).group_by(sm.c.uai, sm.c.code)))
+    named_archived = exists().where(g.c.uai == sm.c.uai, g.c.code == sm.c.code, g.c.archived_at.is_not(None))
+    for op, where in (("create", ~known), ("restore", named_archived)):
+        conn.execute(insert(plan_change).from_select(COLUMNS, select(
+            literal(run_id), func.min(sp.c.source), literal("group"), literal(op), sm.c.uai + "/" + sm.c.code,
+            sm.c.uai, literal(None), func.min(sm.c.kind))
+            .join(sp, and_(sp.c.run_id == sm.c.run_id, sp.c.seq == sm.c.seq))
+            .where(sm.c.run_id == run_id, ~declared, where).group_by(sm.c.uai, sm.c.code)))
+
+
+def _stored_source(uai):
+    return func.coalesce(select(establishment.c.source).where(establishment.c.uai == uai).scalar_subquery(),
+                         literal("continuity"))
 
 
 def _plan_memberships(conn: Connection, run_id: int) -> None:
@@ -65,14 +82,14 @@ def _plan_memberships(conn: Connection, run_id: int) -> None:
                             g.c.code == sm.c.code)
     conn.execute(insert(plan_change).from_select(COLUMNS, select(
         literal(run_id), people.c.source, literal("membership"), literal("add"),
-        people.c.key + "|" + sm.c.uai + "/" + sm.c.code, sm.c.uai, people.c.person_kind)
+        people.c.key + "|" + sm.c.uai + "/" + sm.c.code, sm.c.uai, people.c.person_kind, sm.c.kind)
         .join(sm, and_(sm.c.run_id == people.c.run_id, sm.c.seq == people.c.seq))
         .where(people.c.run_id == run_id, people.c.entity == "person", people.c.op.in_(UPSERTS), ~stored)))
     staged = exists().where(sm.c.run_id == people.c.run_id, sm.c.seq == people.c.seq, sm.c.uai == g.c.uai,
                             sm.c.code == g.c.code)
     conn.execute(insert(plan_change).from_select(COLUMNS, select(
         literal(run_id), people.c.source, literal("membership"), literal("remove"),
-        people.c.key + "|" + g.c.uai + "/" + g.c.code, g.c.uai, people.c.person_kind)
+        people.c.key + "|" + g.c.uai + "/" + g.c.code, g.c.uai, people.c.person_kind, g.c.kind)
         .join(gm, gm.c.person_id == people.c.person_id).join(g, g.c.id == gm.c.group_id)
         .where(people.c.run_id == run_id, people.c.entity == "person", people.c.op.in_(UPSERTS), ~staged)))
 
@@ -86,7 +103,7 @@ def _plan_guardianships(conn: Connection, run_id: int) -> None:
         sp.c.run_id == run_id, sp.c.person_key == sg.c.parent_key)
     conn.execute(insert(plan_change).from_select(COLUMNS, select(
         literal(run_id), people.c.source, literal("guardianship"), literal("add"),
-        people.c.key + "|" + sg.c.parent_key, people.c.uai, people.c.person_kind)
+        people.c.key + "|" + sg.c.parent_key, people.c.uai, people.c.person_kind, literal(None))
         .join(sg, and_(sg.c.run_id == people.c.run_id, sg.c.seq == people.c.seq))
         .where(people.c.run_id == run_id, people.c.entity == "person", people.c.op.in_(UPSERTS), ~stored,
                parent_known)))
@@ -94,6 +111,6 @@ def _plan_guardianships(conn: Connection, run_id: int) -> None:
                             sg.c.parent_key == parent.c.person_key)
     conn.execute(insert(plan_change).from_select(COLUMNS, select(
         literal(run_id), people.c.source, literal("guardianship"), literal("remove"),
-        people.c.key + "|" + parent.c.person_key, people.c.uai, people.c.person_kind)
+        people.c.key + "|" + parent.c.person_key, people.c.uai, people.c.person_kind, literal(None))
         .join(gd, gd.c.pupil_id == people.c.person_id).join(parent, parent.c.id == gd.c.parent_id)
         .where(people.c.run_id == run_id, people.c.entity == "person", people.c.op.in_(UPSERTS), ~staged)))

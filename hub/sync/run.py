@@ -26,6 +26,15 @@ from hub.settings import HubSettings
 from hub.store import locks
 from hub.store.tables import establishment, run, source_state, stage_establishment
 from hub.sync.apply import apply_plan, missing_parents
+from hub.sync.continuity import (
+    YearRead,
+    load_networks,
+    local_today,
+    rolled_over,
+    school_years,
+    stage_network_groups,
+    too_early,
+)
 from hub.sync.journal import Journal
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, emptied_establishments, populations
 from hub.sync.resolve import Ownership, resolve
@@ -61,6 +70,7 @@ class SyncReport:
     missing_guardians: int = 0
     would_stop: bool = False  # a dry run whose real run would be held or refused
     emptied: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # source -> (UAI, pupils it had)
+    early: list[YearRead] = field(default_factory=list)  # establishments brought a school year not started yet
 
     @property
     def total(self) -> StageResult:
@@ -105,7 +115,8 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         states = {source: _source_state(engine, source) for source in options.sources}
         with engine.begin() as conn:
             stager = Stager(conn, run_id, journal, batch_size=settings.sync.batch_size, uai=options.uai,
-                            on_progress=options.on_progress)
+                            on_progress=options.on_progress,
+                            networks=load_networks(conn, settings.continuity.networks))
             for source in options.sources:
                 since = None if options.full else states[source][0]
                 report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
@@ -114,34 +125,44 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             if options.uai:
                 _require_establishment(conn, run_id, options.uai)
             resolve(stager, ownership(settings, plugins, options.sources))
+            stage_network_groups(conn, run_id, stager.networks)
             report.staged = stager.results
             complete = [s for s, feed in report.feeds.items() if feed.complete]
+            years = school_years(conn, run_id, complete)
+            report.early = too_early(years, local_today(settings), settings.continuity.rollover)
             scopes = plugins.scopes()
             report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
                                        disabled_ops=options.disabled_ops,
-                                       entities=frozenset().union(*(s.entities for s in scopes.values())))
+                                       entities=frozenset().union(*(s.entities for s in scopes.values())),
+                                       rolled_over=rolled_over(years))
             population = populations(conn)
             report.emptied = emptied_establishments(conn, run_id, complete)
         journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
 
         refusal = _volume_refusal(report, states, settings, options)
+        _journal_continuity(journal, report, settings)
         if not options.force:
             report.trips = check_thresholds(report.plan, population, settings.sync.thresholds)
+        else:
+            report.early = []
         held = f"held before applying: {held_scopes(report.trips, run_id)}; rerun with --force to apply"
+        if report.early:
+            held = f"held before applying: {early_year(report.early, settings)}"
+        stops = bool(report.trips or report.early)
         if options.dry_run:
-            report.would_stop = bool(refusal or report.trips)
+            report.would_stop = bool(refusal or stops)
             verdict = (f"the real run would be refused: {refusal}" if refusal else
-                       f"the real run would be {held}" if report.trips else "the real run would apply it")
+                       f"the real run would be {held}" if stops else "the real run would apply it")
             return _stop(journal, report, "dry-run", f"dry run, nothing applied; {verdict}", engine)
         if refusal:
             return _stop(journal, report, "refused", refusal, engine)
-        if report.trips:
+        if stops:
             return _stop(journal, report, "held", held, engine)
 
         journal.update(run_id, status="applying")
         with engine.begin() as conn:
             apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, scopes=scopes,
-                       changes=sum(report.plan.counts.values()))
+                       changes=sum(report.plan.counts.values()), years=years)
             missing, listed = missing_parents(conn, run_id)
             for row in listed:
                 journal.event(run_id, "warning", row.source_ref,
@@ -229,6 +250,28 @@ def _volume_refusal(report: SyncReport, states: dict, settings: HubSettings, opt
                     f"some: {named}{more}; an empty export is a broken one until shown otherwise: nothing was "
                     "applied (rerun with --force if they really have no pupil left)")
     return ""
+
+
+def early_year(early: list[YearRead], settings: HubSettings, shown: int = 5) -> str:
+    """"school year 2027-2028 starts on 2027-08-25 …": why a run bringing a future year is held."""
+    from hub.continuity import year_starts
+
+    year = max(y.read for y in early)
+    named = ", ".join(y.uai for y in early[:shown]) + ("…" if len(early) > shown else "")
+    return (f"the feed brings school year {year}-{year + 1} to {len(early)} establishment(s) ({named}), which "
+            f"starts on {year_starts(year, settings.continuity.rollover)} (continuity.rollover); rerun with --force "
+            "to roll over now")
+
+
+def _journal_continuity(journal: Journal, report: SyncReport, settings: HubSettings) -> None:
+    plan = report.plan
+    if plan.parents_kept:
+        journal.event(report.run_id, "info", "continuity", f"{plan.parents_kept} parent(s) the feed left out are "
+                      "kept: a child of theirs is still schooled")
+    if plan.rolled_over:
+        archived = plan.count("group", "archive")
+        journal.event(report.run_id, "info", "continuity", f"{len(plan.rolled_over)} establishment(s) roll over to "
+                      f"a new school year; {archived} class(es) nobody names any more are archived")
 
 
 def _stop(journal: Journal, report: SyncReport, status: str, message: str, engine: Engine) -> SyncReport:

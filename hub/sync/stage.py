@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select
 
+from hub.continuity import Networks, with_continuity
 from hub.errors import RecordError
 from hub.hookspecs import Feed
 from hub.model import (
@@ -76,8 +77,11 @@ class Stager:
     """Writes one run's normalized items to the stage tables, a batch at a time."""
 
     def __init__(self, conn: Connection, run_id: int, journal: Journal, *, batch_size: int,
-                 uai: str | None = None, on_progress: Callable[[int], None] | None = None):
+                 uai: str | None = None, on_progress: Callable[[int], None] | None = None,
+                 networks: Networks | None = None):
         self.conn, self.run_id, self.journal = conn, run_id, journal
+        # école -> secteur collège, stored then as staged: each pupil's record gains its continuity groups
+        self.networks = networks if networks is not None else Networks({}, enabled=False)
         self.batch_size, self.uai, self.on_progress = batch_size, uai, on_progress
         self.results: dict[str, StageResult] = {}
         self.seq = 0  # numbers every item of the run, across sources
@@ -148,6 +152,8 @@ class Stager:
         self.result.establishments += 1
         if e.pseudo:
             self.pseudo.add(e.uai)
+        if e.secteur_college and e.kind == "ecole" and self.networks.enabled:
+            self.networks.secteur[e.uai] = e.secteur_college
         self._add(stage_establishment, self.seq, self.source, e.uai, e.name, str(e.kind), e.commune or "",
                   e.secteur_college, e.zone, e.territorial_unit, e.pseudo, e.digest())
         for g in e.groups:
@@ -158,6 +164,7 @@ class Stager:
             return
         self.result.persons += 1
         seq = self.seq
+        p = with_continuity(p, self.networks)
         self._add(stage_person, seq, self.source, p.key, str(p.kind), p.ine, p.jointure, p.last_name, p.first_name,
                   p.birth_date, p.email, p.uai, match_key(p), p.digest(), p.source_ref[:300], None)
         if e := p.enrollment:

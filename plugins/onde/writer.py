@@ -18,6 +18,7 @@ People stream unit by unit (a collège and its écoles): only one unit's parents
 from __future__ import annotations
 
 import csv
+import io
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
@@ -102,6 +103,21 @@ def write_extraction(directory: Path, ecole: Establishment, pupils: list[Person]
     """One école's three files in ``<UAI> <name>/``; ``family`` holds the pupils' parents by jointure."""
     folder = directory / f"{ecole.uai} {ecole.name.replace('/', '-')}"
     folder.mkdir(exist_ok=True)
+    return [write_file(folder / name, rows, header=header, encoding=encoding)
+            for name, (header, rows) in extraction_tables(ecole, pupils, family, teachers).items()]  # fmt: skip
+
+
+Table = tuple[tuple[str, ...], list[list[str]]]  # a file's header and rows
+
+
+def extraction_tables(ecole: Establishment, pupils: list[Person], family: dict[str, Person], teachers: list[Person],
+                      *, directors: set[str] | None = None) -> dict[str, Table]:  # fmt: skip
+    """One école's extraction as ``{file name: (header, rows)}``, the three files ONDE writes.
+
+    Pupils need an enrollment; ``family`` maps the jointure of every parent the pupils name (their
+    ``guardians``) to that parent. ``directors``: the jointures of the teachers marked Directeur;
+    None marks the first teacher (the demo's rule).
+    """
     labels = _labels(ecole)
     children: dict[str, list[Person]] = {}  # parent jointure -> children, parents in order of first mention
     for p in pupils:
@@ -119,16 +135,26 @@ def write_extraction(directory: Path, ecole: Establishment, pupils: list[Person]
     enseignants = []
     for n, t in enumerate(teachers):
         classes = [labels.get(a.group_code, a.group_code) for a in t.assignments] or [""]
+        director = n == 0 if directors is None else t.jointure in directors
         enseignants += [["", t.last_name, t.last_name, t.first_name, "", "", "", "", t.email or "", "", "",
-                         "oui" if n == 0 else "non", label] for label in classes]  # fmt: skip
-    return [
-        write_file(folder / "CSVExtraction-eleves.csv", (_extraction_row(p, labels) for p in pupils),
-                   header=ELEVES_HEADER, encoding=encoding),
-        write_file(folder / "CSVExtraction-responsables.csv", responsables,
-                   header=RESPONSABLES_HEADER + CHILD_HEADER * groups, encoding=encoding),
-        write_file(folder / "CSVExtraction-enseignants.csv", enseignants, header=ENSEIGNANTS_HEADER,
-                   encoding=encoding),
-    ]  # fmt: skip
+                         "oui" if director else "non", label] for label in classes]  # fmt: skip
+    return {
+        "CSVExtraction-eleves.csv": (ELEVES_HEADER, [_extraction_row(p, labels) for p in pupils]),
+        "CSVExtraction-responsables.csv": (RESPONSABLES_HEADER + CHILD_HEADER * groups, responsables),
+        "CSVExtraction-enseignants.csv": (ENSEIGNANTS_HEADER, enseignants),
+    }
+
+
+def table_bytes(header: Sequence[str], rows: Iterable[Sequence[str]], *, encoding: str = DEFAULT_ENCODING,
+                delimiter: str = ";") -> bytes:  # fmt: skip
+    """A file's content as `write_file` writes it (``;``, CRLF, quoted when needed), in memory; no header line
+    when ``header`` is empty."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
 
 
 def _ecoles_by_unit(academie: Academie) -> Iterator[Iterator[tuple]]:

@@ -14,6 +14,7 @@ from flask import Blueprint
 
 from hub.errors import DeliveryError
 from hub.hookspecs import Scope, hookimpl
+from hub.model import Person
 from hub.settings import Strict
 
 
@@ -43,9 +44,13 @@ def hub_deliver(context, changes):
         if remote is None and change.op in ("create", "join", "add"):
             remote = f"r-{change.entity}-{abs(hash(change.key)) % 10**8}"
             context.links.set(change.entity, change.key, remote)
-        lines.append(json.dumps({"op": change.op, "entity": change.entity, "key": change.key, "uai": change.uai,
-                                 "old_uai": change.old_uai, "remote": remote, "batch": len(changes),
-                                 "has_record": change.record is not None}))
+        line = {"op": change.op, "entity": change.entity, "key": change.key, "uai": change.uai,
+                "old_uai": change.old_uai, "remote": remote, "batch": len(changes),
+                "has_record": change.record is not None}
+        if isinstance(change.record, Person):  # what continuity puts in a record: attachments and groups
+            line["functions"] = sorted({f.uai for f in change.record.functions})
+            line["memberships"] = sorted(f"{m.uai}/{m.code}" for m in change.record.memberships)
+        lines.append(json.dumps(line))
         outcomes.append(None)
     with settings.log.open("a") as log:
         log.writelines(line + "\n" for line in lines)

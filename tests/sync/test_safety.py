@@ -3,7 +3,7 @@ small changes pass under an absolute floor, and a dry run says whether the real 
 
 import re
 
-from aaf_files import drop, records
+from aaf_files import drop, records, rewrite, set_attr
 from test_sync import biggest_college
 
 from plugins.aaf import writer
@@ -26,7 +26,17 @@ def test_a_complet_missing_many_parents_is_held_and_names_a_few_establishments(s
     sqlite_hub.run("demo", "--persons", "2000", "generate")  # a dozen establishments
     sqlite_hub.run("sync", "aaf")
     parents = [id_ for id_, _ in records(sqlite_hub.aaf_dir, "PersRelEleve")]
-    drop(sqlite_hub.aaf_dir, "PersRelEleve", set(parents[: len(parents) * 4 // 10]))
+    gone = set(parents[: len(parents) * 4 // 10])
+    drop(sqlite_hub.aaf_dir, "PersRelEleve", gone)
+
+    def unlink(id_, attrs, request):  # the children no longer name them either (else they are kept: continuity)
+        links = [v for v in attrs.get("ENTElevePersRelEleve", []) if v.split("$")[0] not in gone]
+        if links != attrs.get("ENTElevePersRelEleve", []):
+            set_attr(request, "ENTElevePersRelEleve", *links)
+            set_attr(request, "ENTEleveAutoriteParentale", *[i for i in attrs.get("ENTEleveAutoriteParentale", [])
+                                                              if i not in gone])
+
+    rewrite(sqlite_hub.aaf_dir, "Eleve", unlink)
     output = sqlite_hub.run("sync", "aaf", expect=3).output
     held = re.search(r"held before applying: over the safety limits in (\d+) establishment\(s\) \(([^)]*)\)", output)
     assert held, output

@@ -1,0 +1,25 @@
+"""A real SFTP server (asyncssh, its own process) and a hub delivering a demo académie's écoles to it."""
+
+from __future__ import annotations
+
+import pytest
+from beneylu_env import configure
+from sftp_server import SftpServer
+
+
+@pytest.fixture
+def sftp_server(tmp_path):
+    server = SftpServer(tmp_path)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def beneylu_hub(hub_env, sftp_server, monkeypatch):
+    """A hub whose store holds the 300-person demo académie, with the Beneylu target's changes pending."""
+    monkeypatch.setenv("HUB_PLUGINS__BENEYLU__PASSWORD", sftp_server.password)
+    configure(hub_env, sftp_server)
+    hub_env.run("demo", "--persons", "300", "generate")
+    hub_env.run("sync", "aaf")
+    return hub_env
