@@ -472,8 +472,8 @@ def scheduler_command():
         console.print("no job is configured ([[jobs]] in the settings): nothing to schedule")
         return
     _print_jobs(h)  # what will run, and when
-    errors.print("scheduler running; Ctrl-C stops it", highlight=False)
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # from here on, Ctrl-C is a normal stop
+        errors.print("scheduler running; Ctrl-C stops it", highlight=False)
         serve(h)
     errors.print("scheduler stopped", highlight=False)
 

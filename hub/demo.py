@@ -280,11 +280,41 @@ def ascii_name(name: str) -> str:
 
 
 def generate_academie(persons: int = 2000, seed: int = 1, school_year: int = 2026) -> Academie:
-    """Plan an académie of about ``persons`` people (±5% from 300 up), the same for the same arguments."""
+    """Plan an académie of about ``persons`` people, the same for the same arguments.
+
+    The académie is a sequence of units planned one after the other from their own
+    random streams, taken until they hold ``persons`` people: a bigger académie
+    extends a smaller one (the same establishments, the same people under the same
+    keys, then more), so syncing a bigger demo over a smaller one adds people and
+    conflicts with none. The first unit (a collège, its écoles and a lycée) holds
+    about 300 people, the next ones about 900 each (a lycée every third unit).
+    """
     if persons < 1:
         raise ValueError("an académie needs at least one person")
-    rng = random.Random(f"academie:{persons}:{seed}:{school_year}")
-    layout = _layout(rng, persons)
+    units: list[Unit] = []
+    offsets, serial, total = [0, 0, 0], 0, 0
+    while total < persons:
+        unit = _plan_unit(len(units), seed, school_year, serial)
+        if serial + len(unit.sites) > UAI_PER_DEPARTEMENT * len(DEPARTEMENTS):
+            raise ValueError(f"{persons} persons need more UAIs than the demo départements hold")
+        serial += len(unit.sites)
+        unit.pupil_offset, unit.parent_offset, unit.staff_offset = offsets
+        staff = sum(s.teachers + s.personnel for s in unit.sites)
+        offsets = [offsets[0] + unit.pupils, offsets[1] + unit.parents, offsets[2] + staff]
+        total += unit.pupils + unit.parents + staff
+        units.append(unit)
+    return Academie(persons=persons, seed=seed, school_year=school_year, units=units)
+
+
+FIRST_UNIT_PERSONS, UNIT_PERSONS = 300, 900
+
+
+def _plan_unit(index: int, seed: int, school_year: int, serial: int) -> Unit:
+    """One unit, from its own random stream: whatever comes after it does not change it."""
+    rng = random.Random(f"academie-unit:{index}:{seed}:{school_year}")
+    with_lycee = index % 3 == 0
+    persons = FIRST_UNIT_PERSONS if index == 0 else UNIT_PERSONS * (2 if with_lycee else 1)
+    layout = _unit_layout(rng, index, serial, with_lycee)
     jitters = [[rng.uniform(0.8, 1.2) for _ in _levels(e)] for _, e, _ in layout]
     pupils = round(persons * (1 - STAFF_SHARE) / (1 + _PARENTS_PER_PUPIL))
     for _ in range(2):  # size the staff from a first guess, then give the pupils the rest
@@ -292,18 +322,7 @@ def generate_academie(persons: int = 2000, seed: int = 1, school_year: int = 202
         staff = sum(s.teachers + s.personnel for s in sites)
         pupils = max(0, round((persons - staff) / (1 + _PARENTS_PER_PUPIL)))
     sites = _sites(layout, jitters, pupils)
-    units: list[Unit] = []
-    for (unit_index, _, _), site in zip(layout, sites, strict=True):
-        if len(units) <= unit_index:
-            units.append(Unit(site.establishment.uai, []))
-        units[unit_index].sites.append(site)
-    offsets = [0, 0, 0]
-    for unit in units:
-        unit.pupil_offset, unit.parent_offset, unit.staff_offset = offsets
-        offsets[0] += unit.pupils
-        offsets[1] += unit.parents
-        offsets[2] += sum(s.teachers + s.personnel for s in unit.sites)
-    return Academie(persons=persons, seed=seed, school_year=school_year, units=units)
+    return Unit(sites[0].establishment.uai, sites)
 
 
 def _uai(serial: int) -> str:
@@ -312,49 +331,38 @@ def _uai(serial: int) -> str:
     return digits + check_letter(digits)
 
 
-def _layout(rng: random.Random, persons: int) -> list[tuple[int, Establishment, float]]:
-    """(unit, establishment, share of one cohort) for every establishment, groups still empty."""
-    colleges = max(1, round(persons / 900))
-    lycees = max(1, round(colleges / 3))
-    if colleges + lycees + 5 * colleges > UAI_PER_DEPARTEMENT * len(DEPARTEMENTS):
-        raise ValueError(f"{persons} persons need more UAIs than the demo départements hold")
-    layout, serial = [], 0
+def _unit_layout(rng: random.Random, index: int, serial: int,
+                 with_lycee: bool) -> list[tuple[int, Establishment, float]]:
+    """(unit, establishment, share of the unit's cohort) for a collège, its écoles and maybe a lycée."""
 
     def place(bassin: str | None = None) -> tuple[str, str, int]:
         communes = COMMUNES[DEPARTEMENTS[serial // UAI_PER_DEPARTEMENT][:3]]
         commune, b = rng.choice([c for c in communes if bassin in (None, c[1])] or communes)
         return commune, b, list(dict.fromkeys(b for _, b in communes)).index(b)
 
-    for unit in range(colleges):
-        commune, bassin, zone = place()
-        college = Establishment(
-            _uai(serial),
-            f"Collège {rng.choice(NAMESAKES)}",
-            EstablishmentKind.COLLEGE,
-            commune,
-            zone=f"{'ZP' if rng.random() < 0.7 else 'ZA'}-{zone + 1}",
-            territorial_unit=bassin,
-        )
-        layout.append((unit, college, 1 / colleges))
+    commune, bassin, zone = place()
+    college = Establishment(
+        _uai(serial),
+        f"Collège {rng.choice(NAMESAKES)}",
+        EstablishmentKind.COLLEGE,
+        commune,
+        zone=f"{'ZP' if rng.random() < 0.7 else 'ZA'}-{zone + 1}",
+        territorial_unit=bassin,
+    )
+    layout = [(index, college, 1.0)]
+    serial += 1
+    ecoles = rng.randint(3, 5)
+    for _ in range(ecoles):
+        commune, _, _ = place(bassin)
+        label = rng.choice(("élémentaire", "primaire"))
+        ecole = Establishment(_uai(serial), f"École {label} {rng.choice(NAMESAKES)}", EstablishmentKind.ECOLE, commune,
+                              secteur_college=college.uai)
+        layout.append((index, ecole, 1 / ecoles))
         serial += 1
-        ecoles = rng.randint(3, 5)
-        for _ in range(ecoles):
-            commune, _, _ = place(bassin)
-            label = rng.choice(("élémentaire", "primaire"))
-            ecole = Establishment(
-                _uai(serial),
-                f"École {label} {rng.choice(NAMESAKES)}",
-                EstablishmentKind.ECOLE,
-                commune,
-                secteur_college=college.uai,
-            )
-            layout.append((unit, ecole, 1 / (colleges * ecoles)))
-            serial += 1
-    for i in range(lycees):
+    if with_lycee:
         commune, _, _ = place()
         lycee = Establishment(_uai(serial), f"Lycée {rng.choice(NAMESAKES)}", EstablishmentKind.LYCEE, commune)
-        layout.append((colleges + i, lycee, 1 / lycees))
-        serial += 1
+        layout.append((index, lycee, 1.0))
     return layout
 
 

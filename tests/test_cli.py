@@ -159,3 +159,16 @@ def test_logging_reaches_stderr_and_the_scheduler_stops_cleanly_on_ctrl_c(sqlite
     assert "nightly" in out and "03:00:00" in out  # its jobs and their next runs, at start
     assert "scheduler stopped" in err and "Traceback" not in err
     assert any("INFO" in line for line in lines + err.splitlines()), lines  # logging configured, on stderr
+
+
+def test_a_bigger_demo_extends_the_smaller_one_and_demo_exits_with_its_syncs_code(sqlite_hub):
+    sqlite_hub.run("demo", "--persons", "300")
+    first = {key for (key,) in sqlite_hub.rows("select person_key from person")}
+    sqlite_hub.run("demo", "--persons", "2000")
+    counts = sqlite_hub.counts()
+    assert counts["person.create"] > 1500 and not any(
+        k in counts for k in ("person.update", "person.move", "person.delete"))  # the 300 are the same people
+    assert first <= {key for (key,) in sqlite_hub.rows("select person_key from person")}
+    assert sqlite_hub.scalar("select count(*) from run_event where level = 'conflict'") == 0
+    output = sqlite_hub.run("demo", "--persons", "300", expect=3).output  # back to 300: most people would go
+    assert "held before applying" in output or "refused" in output

@@ -84,3 +84,23 @@ def test_locks_are_listed_and_released_by_an_admin(webhook_hub):
     event = webhook_hub.rows("select e.reason from run_event e join run r on r.id = e.run_id "
                              "where r.action = 'unlock'")
     assert len(event) == 1 and f":{holder.pid} released by" in event[0].reason
+
+
+def test_demo_does_not_rewrite_files_under_a_running_sync(sqlite_hub):
+    sqlite_hub.run("demo", "--persons", "120", "generate")
+    files = {p: p.stat().st_mtime_ns for p in sqlite_hub.aaf_dir.glob("*.xml")}
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from hub.store import make_engine, locks
+        with locks.hold(make_engine({sqlite_hub.db_url!r}), "sync:aaf", 600):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert "sync:aaf is already running" in sqlite_hub.run("demo", "--persons", "300", expect=4).output
+        assert "sync:aaf is already running" in sqlite_hub.run("demo", "generate", expect=4).output
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {p: p.stat().st_mtime_ns for p in sqlite_hub.aaf_dir.glob("*.xml")} == files

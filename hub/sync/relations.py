@@ -59,15 +59,19 @@ def _plan_groups(conn: Connection, run_id: int) -> None:
         sg.c.uai + "/" + sg.c.code, sg.c.uai, literal(None), sg.c.kind)
         .select_from(sg.outerjoin(se, and_(se.c.run_id == sg.c.run_id, se.c.seq == sg.c.seq)))
         .where(sg.c.run_id == run_id, changed)))
-    declared = exists().where(sg.c.run_id == run_id, sg.c.uai == sm.c.uai, sg.c.code == sm.c.code)
-    known = exists().where(g.c.uai == sm.c.uai, g.c.code == sm.c.code)
-    named_archived = exists().where(g.c.uai == sm.c.uai, g.c.code == sm.c.code, g.c.archived_at.is_not(None))
+    # the groups members name, one row each (a few hundred), before looking them up: per membership row the
+    # lookups would cost as much as the whole sync
+    named = (select(sm.c.uai, sm.c.code, func.min(sm.c.seq).label("seq"), func.min(sm.c.kind).label("kind"))
+             .where(sm.c.run_id == run_id).group_by(sm.c.uai, sm.c.code).subquery())
+    declared = exists().where(sg.c.run_id == run_id, sg.c.uai == named.c.uai, sg.c.code == named.c.code)
+    known = exists().where(g.c.uai == named.c.uai, g.c.code == named.c.code)
+    named_archived = exists().where(g.c.uai == named.c.uai, g.c.code == named.c.code, g.c.archived_at.is_not(None))
     for op, where in (("create", ~known), ("restore", named_archived)):
         conn.execute(insert(plan_change).from_select(COLUMNS, select(
-            literal(run_id), func.min(sp.c.source), literal("group"), literal(op), sm.c.uai + "/" + sm.c.code,
-            sm.c.uai, literal(None), func.min(sm.c.kind))
-            .join(sp, and_(sp.c.run_id == sm.c.run_id, sp.c.seq == sm.c.seq))
-            .where(sm.c.run_id == run_id, ~declared, where).group_by(sm.c.uai, sm.c.code)))
+            literal(run_id), sp.c.source, literal("group"), literal(op), named.c.uai + "/" + named.c.code,
+            named.c.uai, literal(None), named.c.kind)
+            .join(sp, and_(sp.c.run_id == run_id, sp.c.seq == named.c.seq))
+            .where(~declared, where)))
 
 
 def _stored_source(uai):

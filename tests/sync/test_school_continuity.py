@@ -160,8 +160,8 @@ def test_a_mid_year_transfer_is_a_move_with_the_same_identity(two_ents):
 
 def test_a_parent_left_out_of_a_complet_is_kept_while_a_child_is_schooled(two_ents):
     env = two_ents
-    pupil = _pupils(env, "e.niveau = '5EME'")[0]
-    parent = _only_child_parents(env, pupil.person_key)[0]
+    pupil, parent = next((p, parents[0]) for p in _pupils(env, "e.niveau = '5EME'")
+                         if (parents := _only_child_parents(env, p.person_key)))
     drop(env.aaf_dir, "PersRelEleve", {parent[4:]})
     output = env.run("sync", "aaf").output
     assert "1 parent(s) the feed left out are kept: a child of theirs is still schooled" in output
@@ -177,15 +177,14 @@ def test_a_parent_left_out_of_a_complet_is_kept_while_a_child_is_schooled(two_en
 
 def test_a_sibling_still_at_the_ecole_keeps_the_parent_in_the_ecole_ent(two_ents):
     env = two_ents
-    families = env.rows(
-        "select par.person_key, a.person_key as older, a.jointure, a.uai from guardianship ga "
-        "join guardianship gb on gb.parent_id = ga.parent_id and gb.pupil_id <> ga.pupil_id "
-        "join person a on a.id = ga.pupil_id join person b on b.id = gb.pupil_id join person par on "
-        "par.id = ga.parent_id join establishment ea on ea.uai = a.uai join establishment eb on eb.uai = b.uai "
-        "where ea.kind = 'ecole' and eb.kind = 'ecole'")
-    if not families:
-        pytest.skip("no siblings in two écoles in this académie")
-    parent, older, jointure, uai = families[0]
+    ecole = env.scalar("select uai from establishment where kind = 'ecole' order by uai")
+    older, younger = _pupils(env, f"p.uai = '{ecole}'")[:2]
+    parent = env.scalar("select par.person_key from guardianship g join person par on par.id = g.parent_id "
+                        "join person c on c.id = g.pupil_id where c.person_key = :k", k=older.person_key)
+    rewrite(env.aaf_dir, "Eleve", lambda id_, attrs, request: set_attr(  # the younger one is their sibling
+        request, "ENTElevePersRelEleve", f"{parent[4:]}$1$1$1$0$0") if id_ == younger.jointure else None)
+    env.run("sync", "aaf")
+    jointure, uai = older.jointure, ecole
     college = env.scalar("select secteur_college from establishment where uai = :u", u=uai)
     _move(env, jointure, college, "6A", "6EME")
     env.run("sync", "aaf")

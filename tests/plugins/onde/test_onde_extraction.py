@@ -364,9 +364,16 @@ def test_the_extraction_demo_round_trips(academie, tmp_path):
     def family(p, known):
         return tuple((known[g.parent_key].first_name, known[g.parent_key].email, g.rank) for g in p.guardians)
 
-    assert len(set(map(seen, generated))) == len(generated)  # no two children of one name and class here
-    assert {seen(p): family(p, parents) for p in pupils} == {seen(p): family(p, generated_parents) for p in generated}
-    assert not of(feed.items, Notice)
+    # two children of one name in one class (the demo has such namesakes) cannot be told apart by a
+    # responsable's row: they get no parent and a notice each, never a guess
+    names = Counter((p.uai, p.last_name, p.first_name, p.enrollment.division) for p in generated)
+    ambiguous = {seen(p) for p in generated if names[p.uai, p.last_name, p.first_name, p.enrollment.division] > 1}
+    assert {seen(p): family(p, parents) for p in pupils} == {
+        seen(p): () if seen(p) in ambiguous else family(p, generated_parents) for p in generated}
+    notices = of(feed.items, Notice)
+    assert bool(notices) == bool(ambiguous)
+    assert all(any(f"'{first} {last}' of class '{division}' fits 2 pupils" in n.reason
+                   for _, last, first, _, _, division in ambiguous) for n in notices)
     teachers = of(feed.items, PersonKind.ENSEIGNANT)
     assert sum(1 for t in teachers if Function(t.uai, "DIR", "DIRECTION") in t.functions) == len(ecoles)
     assert {a.group_code for t in teachers for a in t.assignments} == {g.code for e in ecoles for g in e.groups}
