@@ -37,10 +37,10 @@ def write_outbox(conn: Connection, run_id: int, scopes: dict[str, Scope], now: d
     pc = plan_change
     for target, scope in scopes.items():
         planned = select(
-            literal(target), pc.c.run_id, pc.c.entity, _op_for(scope), pc.c.key,
+            literal(target), pc.c.run_id, pc.c.entity, _op_for(scope, run_id), pc.c.key,
             literal(f"{target}:{run_id}:") + pc.c.entity + ":" + pc.c.key, *_pending(now), pc.c.uai, pc.c.old_uai,
             _delivery_order().label("rank"),
-        ).where(pc.c.run_id == run_id, _in_scope(scope))
+        ).where(pc.c.run_id == run_id, _in_scope(scope, run_id))
         if _scoped(scope) and "person" in scope.entities and _serves_parents(scope):
             rows = union_all(planned, _parents_crossing(run_id, target, scope, now)).subquery()
         else:
@@ -130,7 +130,7 @@ def _parent_served_before(run_id: int, parent_id, scope: Scope):
     return exists().where(g.c.parent_id == parent_id, child.c.id == g.c.pupil_id, was_served)
 
 
-def _parent_of_change(run_id: int, scope: Scope):
+def _parent_of_change(run_id: int, scope: Scope):  # run_id a number: a correlated column defeats the index
     """SQL (before, after) for the parent a planned person change is about."""
     parent = person.alias("planned_parent")
     of = [parent.c.person_key == plan_change.c.key]
@@ -160,11 +160,11 @@ def _parents_crossing(run_id: int, target: str, scope: Scope, now: datetime) -> 
     ).where(or_(and_(after, ~before), and_(before, ~after)))
 
 
-def _in_scope(scope: Scope):
+def _in_scope(scope: Scope, run_id: int):
     pc = plan_change
     in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
     if _scoped(scope):
-        before, after = _parent_of_change(pc.c.run_id, scope)
+        before, after = _parent_of_change(run_id, scope)
         parent_rule = case((pc.c.op == "delete", before), else_=or_(before, after))
     else:
         parent_rule = true()
@@ -181,13 +181,13 @@ def _in_scope(scope: Scope):
                 case((pc.c.entity == "person", person_rule), else_=or_(in_new, network)))
 
 
-def _op_for(scope: Scope):
+def _op_for(scope: Scope, run_id: int):
     """The op a target receives (`continuity.person_op`): leave and join where its scope is crossed."""
     pc = plan_change
     if not _scoped(scope):
         return pc.c.op
     in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
-    before, after = _parent_of_change(pc.c.run_id, scope)
+    before, after = _parent_of_change(run_id, scope)
     person = pc.c.entity == "person"
     parent = and_(person, pc.c.person_kind == "parent", pc.c.op != "delete")
     parent_op = case((and_(after, ~before, pc.c.op == "update"), literal("join")),

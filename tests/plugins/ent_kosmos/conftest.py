@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kosmos_env import prepare
 from scim_server import TOKEN, serve
 
 
@@ -20,25 +21,6 @@ def scim_one_by_one():
     server = serve(bulk=False)
     yield server
     server.stop()
-
-
-def configure(env, server, extra: str = "") -> None:
-    """``extra``: more keys of the [plugins.ent_kosmos] section."""
-    env.write_config(f"""
-        [sync]
-        grace_days = 0
-        [plugins.ent_kosmos]
-        scim_url = "{server.url}"
-        timeout_seconds = 2
-        """ + extra, enabled=("aaf", "ent_kosmos"))
-
-
-def prepare(env, server, extra: str = ""):
-    """The hub synced from the 300-person demo académie, the ENT configured, nothing delivered yet."""
-    configure(env, server, extra)
-    env.run("demo", "--persons", "300", "generate")
-    env.run("sync", "aaf")
-    return env
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ The faults come from a WSGI middleware in front of the real server (scim_server.
 from __future__ import annotations
 
 import httpx
-from conftest import prepare
 from kosmos_checks import HUB_USER, by_external_id, search
+from kosmos_env import prepare
 from scim_server import TOKEN, Fault
 from sqlalchemy import text
 

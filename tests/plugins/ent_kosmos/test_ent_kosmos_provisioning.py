@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aaf_files import records, rewrite, set_attr
-from conftest import prepare
 from kosmos_checks import HUB_USER, by_external_id, content, search
+from kosmos_env import prepare
 
 
 def _colleges(env) -> set[str]:
