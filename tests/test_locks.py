@@ -30,6 +30,7 @@ def _wait_for(predicate, seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_the_command_and_the_scheduled_job_share_one_delivery_lock(webhook_hub, receiver):
     receiver.delay = 1.0
     _queue_changes(webhook_hub, 3)

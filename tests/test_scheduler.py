@@ -108,6 +108,7 @@ def test_a_job_held_by_another_process_is_not_run_twice(sqlite_hub):
     assert "deliver: 0 delivered" in sqlite_hub.run("jobs", "run", "deliver").output
 
 
+@pytest.mark.slow
 def test_two_schedulers_never_run_the_same_job_at_once(sqlite_hub, receiver):
     """Both schedulers fire every second; a delivery lasts longer; runs must not overlap."""
     sqlite_hub.write_config(f"""

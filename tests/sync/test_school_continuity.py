@@ -128,6 +128,7 @@ def test_leaving_the_schools_keeps_the_account_through_the_grace_period_then_arc
                       k=third.person_key) == 1
 
 
+@pytest.mark.slow
 def test_a_pupil_back_within_the_grace_period_is_restored_and_never_archived(two_ents):
     env = two_ents
     third = _pupils(env, "e.niveau = '3EME'")[0]
@@ -158,6 +159,7 @@ def test_a_mid_year_transfer_is_a_move_with_the_same_identity(two_ents):
     assert (last["op"], last["old_uai"], last["uai"], last["remote"]) == ("move", ecoles[0], ecoles[1], remote)
 
 
+@pytest.mark.slow
 def test_a_parent_left_out_of_a_complet_is_kept_while_a_child_is_schooled(two_ents):
     env = two_ents
     pupil, parent = next((p, parents[0]) for p in _pupils(env, "e.niveau = '5EME'")
@@ -175,6 +177,7 @@ def test_a_parent_left_out_of_a_complet_is_kept_while_a_child_is_schooled(two_en
     assert set(_outbox(env, parent, "probe2")) == {"delete", "archive"}
 
 
+@pytest.mark.slow
 def test_a_sibling_still_at_the_ecole_keeps_the_parent_in_the_ecole_ent(two_ents):
     env = two_ents
     ecole = env.scalar("select uai from establishment where kind = 'ecole' order by uai")
@@ -301,6 +304,7 @@ def _strip_sectors(aaf_dir) -> None:
     rewrite(aaf_dir, "EtabEducNat", strip)
 
 
+@pytest.mark.slow
 def test_cycle_3_networks_from_the_sectorisation_file_reach_both_ents(hub_env):
     env = hub_env
     _config(env)

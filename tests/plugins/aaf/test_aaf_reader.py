@@ -213,6 +213,7 @@ def large_aaf(tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_while_reading_20000_persons(large_aaf):
     """Python objects (tracemalloc) and libxml2's tree (resident size, invisible to tracemalloc) both stay flat."""
     settings = Settings(path=large_aaf, school_year=2026)

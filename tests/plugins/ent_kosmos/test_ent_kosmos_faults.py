@@ -6,6 +6,7 @@ The faults come from a WSGI middleware in front of the real server (scim_server.
 from __future__ import annotations
 
 import httpx
+import pytest
 from kosmos_checks import HUB_USER, by_external_id, search
 from kosmos_env import prepare
 from scim_server import TOKEN, Fault
@@ -17,6 +18,7 @@ def _rows(env, status):
                     "order by id", s=status)
 
 
+@pytest.mark.slow
 def test_5xx_and_timeouts_are_retried_later(hub_env, scim):
     env = prepare(hub_env, scim)
     scim.faults.faults.append(Fault("POST", "/Bulk$", 503))
@@ -75,6 +77,7 @@ def test_a_refused_record_is_dead_lettered_with_the_servers_words(hub_env, scim_
     assert "givenName is too long" in env.run("deadletters", "list").output
 
 
+@pytest.mark.slow
 def test_an_ent_that_lost_its_data_is_reported_and_resynced(hub_env, scim):
     env = prepare(hub_env, scim)
     env.run("deliver")

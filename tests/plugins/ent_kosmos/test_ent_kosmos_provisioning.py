@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aaf_files import records, rewrite, set_attr
 from kosmos_checks import HUB_USER, by_external_id, content, search
 from kosmos_env import prepare
@@ -46,6 +47,7 @@ def test_first_delivery_provisions_the_colleges_pupils_classes_and_parents(kosmo
     assert links == len(search(scim, "Users")) + len(search(scim, "Groups"))
 
 
+@pytest.mark.slow
 def test_the_same_changes_twice_change_nothing(kosmos_env, scim):
     kosmos_env.run("deliver")
     before, requests = content(scim), scim.timing.requests

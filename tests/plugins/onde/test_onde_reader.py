@@ -367,6 +367,7 @@ def test_the_pupils_land_in_the_core_the_same_from_both_layouts(academie, demo_d
     assert core(by_ecole) == core(by_circo)
 
 
+@pytest.mark.slow
 def test_files_stream_in_constant_memory(tmp_path):
     family = {"Nom responsable 1": "Martin", "Courriel responsable 1": "martin@example.fr"}
     rows = (pupil_row(n, Classe=f"Classe {n % 12}", **family) for n in range(1, 15_001))
