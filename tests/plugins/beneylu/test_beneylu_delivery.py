@@ -104,6 +104,7 @@ def test_the_files_are_an_onde_extraction_the_onde_reader_takes(beneylu_hub, sft
     assert not [i for i in items if type(i).__name__ in ("Rejected", "Notice")]
 
 
+@pytest.mark.slow
 def test_a_repeated_delivery_uploads_nothing(beneylu_hub, sftp_server):
     beneylu_hub.run("deliver")
     before = {path: os.stat(sftp_server.root / REMOTE_DIR[1:] / path).st_ino
@@ -193,6 +194,7 @@ def test_an_unknown_host_key_is_refused_for_good(beneylu_hub, sftp_server):
     assert sftp_server.files() == {}
 
 
+@pytest.mark.slow
 def test_a_read_only_ecole_folder_is_dead_lettered_with_the_servers_message(beneylu_hub, sftp_server):
     beneylu_hub.run("deliver")
     locked, other = ecoles(beneylu_hub)[:2]

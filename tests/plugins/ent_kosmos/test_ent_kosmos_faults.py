@@ -49,6 +49,7 @@ def test_5xx_and_timeouts_are_retried_later(hub_env, scim):
     assert len(users) == len({u["userName"] for u in users}) == len({u["externalId"] for u in users})
 
 
+@pytest.mark.slow
 def test_a_refused_record_is_dead_lettered_with_the_servers_words(hub_env, scim_one_by_one):
     scim = scim_one_by_one
     env = prepare(hub_env, scim)

@@ -63,6 +63,7 @@ def test_the_same_changes_twice_change_nothing(kosmos_env, scim):
     assert content(scim) == before
 
 
+@pytest.mark.slow
 def test_a_move_then_a_leave_and_archive(hub_env, scim):
     """One collège in the 300-person académie: the ENT serves lycées too here, so collège → lycée is a move
     within its scope, and collège → école takes a pupil out of it (leave, then archive)."""
