@@ -102,7 +102,8 @@ class Scope:
     ``entities``: which kinds of change (see `model.Change`); memberships and family
     links are opt-in, as most targets read them from the person's record.
     ``establishment_kinds`` / ``uais``: the establishments served (None: all); a
-    person is in scope while attached to one, a parent while one of their children is.
+    person is in scope while attached to one (staff also while holding a function in
+    one), a parent while one of their children is.
     ``person_kinds``: None for all. ``batch_size``: how many changes one
     `hub_deliver` call may take (1: one at a time).
     """

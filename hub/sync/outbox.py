@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Select, and_, case, delete, exists, insert, literal, or_, select, true, union_all
 
 from hub.hookspecs import Scope
-from hub.store.tables import UTCDateTime, establishment, guardianship, outbox, person, plan_change
+from hub.store.tables import UTCDateTime, establishment, guardianship, outbox, person, person_function, plan_change
 
 COLUMNS = ["target", "run_id", "entity", "op", "key", "idempotency_key", "status", "attempts", "next_attempt_at",
            "created_at", "uai", "old_uai"]
@@ -168,6 +168,9 @@ def _in_scope(scope: Scope, run_id: int):
         parent_rule = case((pc.c.op == "delete", before), else_=or_(before, after))
     else:
         parent_rule = true()
+    if _scoped(scope):  # staff also through a function held in a served establishment
+        staff = _staff_served(scope)
+        in_new, in_old = or_(in_new, and_(_is_staff(), staff)), or_(in_old, and_(_is_staff(), staff))
     person_rule = case(
         (pc.c.person_kind == "parent", parent_rule),
         (pc.c.op.in_(PERSON_OPS_IN_NEW), in_new),
@@ -181,12 +184,29 @@ def _in_scope(scope: Scope, run_id: int):
                 case((pc.c.entity == "person", person_rule), else_=or_(in_new, network)))
 
 
+def _is_staff():
+    return plan_change.c.person_kind.in_(("enseignant", "personnel"))
+
+
+def _staff_served(scope: Scope):
+    """SQL: the planned person holds a function (after the run) in an establishment this scope serves.
+
+    A teacher attached to a collège who also teaches in an école reaches the écoles' ENT too,
+    as one account; their attachment alone decides ``leave`` and ``join``.
+    """
+    holder = person.alias("function_holder")
+    return exists().where(holder.c.person_key == plan_change.c.key, person_function.c.person_id == holder.c.id,
+                          _served(person_function.c.uai, scope))
+
+
 def _op_for(scope: Scope, run_id: int):
     """The op a target receives (`continuity.person_op`): leave and join where its scope is crossed."""
     pc = plan_change
     if not _scoped(scope):
         return pc.c.op
     in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
+    staff = and_(_is_staff(), _staff_served(scope))
+    in_new, in_old = or_(in_new, staff), or_(in_old, staff)
     before, after = _parent_of_change(run_id, scope)
     person = pc.c.entity == "person"
     parent = and_(person, pc.c.person_kind == "parent", pc.c.op != "delete")

@@ -216,6 +216,9 @@ def test_staff_in_several_establishments_are_one_account_with_each_attachment(tw
     env.run("deliver")
     update = [line for line in _log(env, "probe2") if line["key"] == key][-1]
     assert update["op"] == "update" and update["functions"] == sorted([college, ecole])
+    # the école's ENT now serves them too, through their function there: one account, no leave or join
+    school = [line for line in _log(env, "probe") if line["key"] == key]
+    assert [line["op"] for line in school] == ["update"] and school[0]["uai"] == college
 
 
 def test_inclusion_pupils_are_in_their_division_and_the_scheme_group(two_ents):
