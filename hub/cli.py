@@ -48,7 +48,10 @@ class HubGroup(click.Group):
         if "plugin_commands" not in root.meta:
             group = click.Group()
             with contextlib.suppress(HubError):  # a broken setting is reported by the command that needs the hub
-                Hub(load_settings()).plugins.register_all("hub_register_commands", cli=group)
+                found = Hub(load_settings())
+                found.plugins.register_all("hub_register_commands", cli=group)
+                if found.settings.config_file is not None:  # what hub() would read: not read twice
+                    root.meta["hub"] = found
             root.meta["plugin_commands"] = group.commands
         return root.meta["plugin_commands"]
 
@@ -97,11 +100,11 @@ def cli(ctx, log_level, debug):
 
 def hub() -> Hub:
     """The hub of this command: settings read and plugins loaded once, on first use."""
-    ctx = click.get_current_context().find_root()
-    if "hub" not in ctx.obj:
-        ctx.obj["hub"] = Hub(load_settings(require_file=True))
-        _ = ctx.obj["hub"].plugins  # fail at start on an unknown plugin or an invalid plugin section
-    return ctx.obj["hub"]
+    root = click.get_current_context().find_root()
+    if "hub" not in root.meta:
+        root.meta["hub"] = Hub(load_settings(require_file=True))
+        _ = root.meta["hub"].plugins  # fail at start on an unknown plugin or an invalid plugin section
+    return root.meta["hub"]
 
 
 def ready_hub() -> Hub:

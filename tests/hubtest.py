@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,23 @@ class HubEnv:
         """Start `hub ARGS` as a real process (for kill and concurrency tests)."""
         kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **kwargs}
         return subprocess.Popen([HUB_BIN, *args], env={**os.environ, **self.env, **(env or {})}, **kwargs)
+
+    @contextmanager
+    def lock_held_elsewhere(self, name: str, ttl_seconds: int = 600):
+        """Another process holding lock ``name`` for the block (killed at its end, without releasing it)."""
+        holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from hub.store import make_engine, locks
+            with locks.hold(make_engine({self.db_url!r}), {name!r}, {ttl_seconds}):
+                print("held", flush=True)
+                time.sleep(120)
+            """)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield holder
+        finally:
+            holder.kill()
+            holder.wait()
 
     def engine(self):
         from hub.store import make_engine

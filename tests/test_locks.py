@@ -1,9 +1,6 @@
 """One delivery at a time however it is started; dead holders lose their locks at once; admins see and free locks."""
 
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -63,23 +60,12 @@ def test_a_killed_delivery_is_marked_interrupted_and_its_lock_taken_over_at_once
 
 
 def test_locks_are_listed_and_released_by_an_admin(webhook_hub):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from hub.store import make_engine, locks
-        with locks.hold(make_engine({webhook_hub.db_url!r}), "sync:aaf", 600):
-            print("held", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with webhook_hub.lock_held_elsewhere("sync:aaf") as holder:
         listed = webhook_hub.run("locks").output
         assert "sync:aaf" in listed and f":{holder.pid}" in listed and "yes" in listed
         refused = webhook_hub.run("locks", "release", "sync:aaf", expect=1).output
         assert "still running" in refused
         assert "released sync:aaf" in webhook_hub.run("locks", "release", "sync:aaf", "--force").output
-    finally:
-        holder.kill()
-        holder.wait()
     assert "no lock is held" in webhook_hub.run("locks").output
     assert webhook_hub.run("locks", "release", "sync:aaf", expect=4).output.count("no lock named sync:aaf") == 1
     event = webhook_hub.rows("select e.reason from run_event e join run r on r.id = e.run_id "
@@ -90,18 +76,7 @@ def test_locks_are_listed_and_released_by_an_admin(webhook_hub):
 def test_demo_does_not_rewrite_files_under_a_running_sync(sqlite_hub):
     sqlite_hub.run("demo", "--persons", "120", "generate")
     files = {p: p.stat().st_mtime_ns for p in sqlite_hub.aaf_dir.glob("*.xml")}
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from hub.store import make_engine, locks
-        with locks.hold(make_engine({sqlite_hub.db_url!r}), "sync:aaf", 600):
-            print("held", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with sqlite_hub.lock_held_elsewhere("sync:aaf"):
         assert "sync:aaf is already running" in sqlite_hub.run("demo", "--persons", "300", expect=4).output
         assert "sync:aaf is already running" in sqlite_hub.run("demo", "generate", expect=4).output
-    finally:
-        holder.kill()
-        holder.wait()
     assert {p: p.stat().st_mtime_ns for p in sqlite_hub.aaf_dir.glob("*.xml")} == files

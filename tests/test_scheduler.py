@@ -1,8 +1,6 @@
 """Scheduler: cron parsing, blackout windows and their lifting, the job lock across processes."""
 
 import re
-import subprocess
-import sys
 import textwrap
 import time
 from datetime import date
@@ -90,20 +88,9 @@ def test_blackout_skips_the_job_until_lifted(sqlite_hub):
 
 def test_a_job_held_by_another_process_is_not_run_twice(sqlite_hub):
     sqlite_hub.write_config(JOBS, enabled=())
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from hub.store import make_engine, locks
-        with locks.hold(make_engine({sqlite_hub.db_url!r}), "job:deliver", 60):
-            print("held", flush=True)
-            time.sleep(30)
-        """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with sqlite_hub.lock_held_elsewhere("job:deliver", ttl_seconds=60) as holder:
         result = sqlite_hub.run("jobs", "run", "deliver", expect=4)
         assert re.search(rf"job:deliver is already running \(held by [^:]+:{holder.pid} since", result.output)
-    finally:
-        holder.kill()
-        holder.wait()
     # the holder died without releasing: its lock is stale and taken over
     assert "deliver: 0 delivered" in sqlite_hub.run("jobs", "run", "deliver").output
 

@@ -162,15 +162,12 @@ def _parents_crossing(run_id: int, target: str, scope: Scope, now: datetime) -> 
 
 def _in_scope(scope: Scope, run_id: int):
     pc = plan_change
-    in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
+    in_new, in_old = _person_served(scope)
     if _scoped(scope):
         before, after = _parent_of_change(run_id, scope)
         parent_rule = case((pc.c.op == "delete", before), else_=or_(before, after))
     else:
         parent_rule = true()
-    if _scoped(scope):  # staff also through a function held in a served establishment
-        staff = _staff_served(scope)
-        in_new, in_old = or_(in_new, and_(_is_staff(), staff)), or_(in_old, and_(_is_staff(), staff))
     person_rule = case(
         (pc.c.person_kind == "parent", parent_rule),
         (pc.c.op.in_(PERSON_OPS_IN_NEW), in_new),
@@ -184,19 +181,23 @@ def _in_scope(scope: Scope, run_id: int):
                 case((pc.c.entity == "person", person_rule), else_=or_(in_new, network)))
 
 
-def _is_staff():
-    return plan_change.c.person_kind.in_(("enseignant", "personnel"))
+def _person_served(scope: Scope):
+    """SQL (after, before): the planned change's establishment (``uai``, ``old_uai``) is served.
 
-
-def _staff_served(scope: Scope):
-    """SQL: the planned person holds a function (after the run) in an establishment this scope serves.
-
-    A teacher attached to a collège who also teaches in an école reaches the écoles' ENT too,
-    as one account; their attachment alone decides ``leave`` and ``join``.
+    A member of staff is also served through a function held (after the run) in a served
+    establishment: a teacher attached to a collège who also teaches in an école reaches the
+    écoles' ENT too, as one account, and leaves it only when neither their attachment nor
+    any of their functions is there any more.
     """
+    pc = plan_change
+    in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
+    if not _scoped(scope):
+        return in_new, in_old
     holder = person.alias("function_holder")
-    return exists().where(holder.c.person_key == plan_change.c.key, person_function.c.person_id == holder.c.id,
-                          _served(person_function.c.uai, scope))
+    staff = and_(pc.c.person_kind.in_(("enseignant", "personnel")), exists().where(
+        holder.c.person_key == pc.c.key, person_function.c.person_id == holder.c.id,
+        _served(person_function.c.uai, scope)))
+    return or_(in_new, staff), or_(in_old, staff)
 
 
 def _op_for(scope: Scope, run_id: int):
@@ -204,9 +205,7 @@ def _op_for(scope: Scope, run_id: int):
     pc = plan_change
     if not _scoped(scope):
         return pc.c.op
-    in_new, in_old = _served(pc.c.uai, scope), _served(pc.c.old_uai, scope)
-    staff = and_(_is_staff(), _staff_served(scope))
-    in_new, in_old = or_(in_new, staff), or_(in_old, staff)
+    in_new, in_old = _person_served(scope)
     before, after = _parent_of_change(run_id, scope)
     person = pc.c.entity == "person"
     parent = and_(person, pc.c.person_kind == "parent", pc.c.op != "delete")

@@ -258,8 +258,8 @@ class OndeReader:
             columns = f.layout.columns
             for row in rows(f.csv, self.delimiter):
                 count += 1
-                cells = _fit(row.cells, f.layout.width)
-                if row.problem or cells is None:
+                cells, problem = _usable(f, row)
+                if problem:
                     continue
                 uai = _cell(cells, columns, "uai").upper() or f.layout.file_uai
                 if not uai:
@@ -277,9 +277,9 @@ class OndeReader:
 
     def row_items(self, f: OndeFile, row: Row, links: dict[str, list[str]]) -> Iterator:
         ref = f"{f.name}:{row.line}"
-        cells = _fit(row.cells, f.layout.width)
-        if row.problem or cells is None:
-            yield Rejected(ref, row.problem or f"{len(row.cells)} fields where the header has {f.layout.width}")
+        cells, problem = _usable(f, row)
+        if problem:
+            yield Rejected(ref, problem)
             return
         columns = f.layout.columns
         uai = _cell(cells, columns, "uai").upper() or f.layout.file_uai
@@ -357,10 +357,9 @@ class OndeReader:
         columns = f.layout.columns
         for row in self.rows(f):
             ref = f"{f.name}:{row.line}"
-            cells = _fit(row.cells, f.layout.width)
-            if row.problem or cells is None:
-                reason = row.problem or f"{len(row.cells)} fields where the header has {f.layout.width}"
-                yield Rejected(ref, f"{reason}; this responsable's links are left out")
+            cells, problem = _usable(f, row)
+            if problem:
+                yield Rejected(ref, f"{problem}; this responsable's links are left out")
                 continue
             last = _cell(cells, columns, "last_name") or _cell(cells, columns, "birth_name")
             first = _cell(cells, columns, "first_name")
@@ -395,9 +394,9 @@ class OndeReader:
         columns = f.layout.columns
         for row in self.rows(f):
             ref = f"{f.name}:{row.line}"
-            cells = _fit(row.cells, f.layout.width)
-            if row.problem or cells is None:
-                yield Rejected(ref, row.problem or f"{len(row.cells)} fields where the header has {f.layout.width}")
+            cells, problem = _usable(f, row)
+            if problem:
+                yield Rejected(ref, problem)
                 continue
             last = _cell(cells, columns, "last_name") or _cell(cells, columns, "birth_name")
             first = _cell(cells, columns, "first_name")
@@ -452,6 +451,14 @@ def parse_date(value: str) -> date | None:
             except ValueError:
                 return None
     return None
+
+
+def _usable(f: OndeFile, row: Row) -> tuple[list[str] | None, str]:
+    """(the row's cells, "") when it can be read, else (None, why not): a decoding problem or a wrong width."""
+    cells = _fit(row.cells, f.layout.width)
+    if row.problem or cells is None:
+        return None, row.problem or f"{len(row.cells)} fields where the header has {f.layout.width}"
+    return cells, ""
 
 
 def _fit(row: list[str], width: int) -> list[str] | None:
