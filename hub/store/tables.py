@@ -404,3 +404,18 @@ source_state = Table(
     Column("last_complete_count", Integer),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- SSO broker (hub/sso) -------------------------------------------------------------------
+
+login_event = Table(  # one row per successful login through the broker: the indicators count connection rates from it
+    "login_event", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("person_key", String(300), nullable=False),
+    Column("uai", String(8)),  # the establishment the login counts for (the person's attachment), if any
+    Column("profile", String(20), nullable=False),  # person kind: pupil, parent, teacher, staff…
+    Column("client_id", String(100), nullable=False),  # the OIDC/CAS/SAML client the user was going to
+    Column("idp", String(100), nullable=False),  # the upstream IdP that authenticated them
+    Index("ix_login_event_at", "at"),
+    Index("ix_login_event_uai_at", "uai", "at"),
+)
