@@ -91,24 +91,30 @@ def load_establishment(conn: Connection, uai: str) -> Establishment | None:
     )
 
 
-def load_link(conn: Connection, entity: str, key: str) -> Group | MembershipLink | FamilyLink | None:
-    """A group (key ``UAI/code``), a membership (``person_key|UAI/code``) or a family link
-    (``pupil_key|parent_key``) as stored now; None once it is gone."""
+def load_links(conn: Connection, entity: str, keys: list[str]) -> dict[str, Group | MembershipLink | FamilyLink]:
+    """Groups (key ``UAI/code``), memberships (``person_key|UAI/code``) or family links (``pupil_key|parent_key``)
+    as stored now, one query for all the keys; a key whose link is gone is left out."""
+    wanted = set(keys)
     if entity == "group":
-        uai, _, code = key.partition("/")
-        row = conn.execute(select(group).where(group.c.uai == uai, group.c.code == code)).first()
-        return Group(row.uai, row.code, GroupKind(row.kind), row.label) if row else None
-    owner, _, rest = key.partition("|")
-    if entity == "membership":
-        uai, _, code = rest.partition("/")
-        row = conn.execute(select(group.c.kind).join(group_membership, group_membership.c.group_id == group.c.id)
-                           .join(person, person.c.id == group_membership.c.person_id)
-                           .where(person.c.person_key == owner, group.c.uai == uai, group.c.code == code)).first()
-        return MembershipLink(owner, uai, code, GroupKind(row.kind)) if row else None
-    if entity == "guardianship":
+        uais = {key.partition("/")[0] for key in wanted}
+        rows = conn.execute(select(group).where(group.c.uai.in_(uais))).all()
+        found = {f"{r.uai}/{r.code}": Group(r.uai, r.code, GroupKind(r.kind), r.label) for r in rows}
+    elif entity == "membership":
+        owners = {key.partition("|")[0] for key in wanted}
+        rows = conn.execute(select(person.c.person_key, group.c.uai, group.c.code, group.c.kind)
+                            .join(group_membership, group_membership.c.group_id == group.c.id)
+                            .join(person, person.c.id == group_membership.c.person_id)
+                            .where(person.c.person_key.in_(owners))).all()
+        found = {f"{r.person_key}|{r.uai}/{r.code}": MembershipLink(r.person_key, r.uai, r.code, GroupKind(r.kind))
+                 for r in rows}
+    elif entity == "guardianship":
         parent = person.alias("parent")
-        rank = conn.execute(select(guardianship.c.rank).join(person, person.c.id == guardianship.c.pupil_id)
+        owners = {key.partition("|")[0] for key in wanted}
+        rows = conn.execute(select(person.c.person_key, parent.c.person_key.label("parent_key"), guardianship.c.rank)
+                            .join(person, person.c.id == guardianship.c.pupil_id)
                             .join(parent, parent.c.id == guardianship.c.parent_id)
-                            .where(person.c.person_key == owner, parent.c.person_key == rest)).scalar()
-        return FamilyLink(owner, rest, rank) if rank is not None else None
-    raise ValueError(f"unknown entity {entity}")
+                            .where(person.c.person_key.in_(owners))).all()
+        found = {f"{r.person_key}|{r.parent_key}": FamilyLink(r.person_key, r.parent_key, r.rank) for r in rows}
+    else:
+        raise ValueError(f"unknown entity {entity}")
+    return {key: link for key, link in found.items() if key in wanted}

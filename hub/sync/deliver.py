@@ -51,19 +51,20 @@ def due_rows(conn: Connection, targets: list[str], limit: int) -> list:
 
 
 def build_changes(conn: Connection, rows: list) -> list[Change]:
-    """The changes with their entities' current state (None once gone), people loaded in one go."""
-    people = records.load_people(conn, [r.key for r in rows if r.entity == "person" and r.op != "purge"])
-    changes = []
+    """The changes with their entities' current state (None once gone), one query per kind of entity."""
+    keys: dict[str, list[str]] = {}
     for row in rows:
-        if row.entity == "person":
-            record = people.get(row.key)
-        elif row.entity == "establishment":
-            record = records.load_establishment(conn, row.key)
-        else:
-            record = records.load_link(conn, row.entity, row.key)
-        changes.append(Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
-                              record=record, run_id=row.run_id, uai=row.uai, old_uai=row.old_uai))
-    return changes
+        if not (row.entity == "person" and row.op == "purge"):
+            keys.setdefault(row.entity, []).append(row.key)
+    current: dict[str, dict] = {
+        entity: records.load_people(conn, wanted) if entity == "person"
+        else {uai: records.load_establishment(conn, uai) for uai in set(wanted)} if entity == "establishment"
+        else records.load_links(conn, entity, wanted)
+        for entity, wanted in keys.items()
+    }
+    return [Change(op=row.op, entity=row.entity, key=row.key, idempotency_key=row.idempotency_key,
+                   record=current.get(row.entity, {}).get(row.key), run_id=row.run_id, uai=row.uai,
+                   old_uai=row.old_uai) for row in rows]
 
 
 class TargetLinks:
@@ -102,6 +103,15 @@ class TargetLinks:
         with self.engine.connect() as conn:
             return dict(conn.execute(select(t.c.key, t.c.remote_id).where(t.c.target == self.target,
                                                                            t.c.entity == entity)).all())
+
+    def replace_all(self, entity: str, links: dict[str, str]) -> None:
+        """Make ``links`` the whole set of this entity's links, in one transaction (a file export's state)."""
+        t, moment = target_link, now()
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.target == self.target, t.c.entity == entity))
+            if links:
+                conn.execute(insert(t), [{"target": self.target, "entity": entity, "key": key, "remote_id": value,
+                                          "updated_at": moment} for key, value in links.items()])
 
 
 @dataclass

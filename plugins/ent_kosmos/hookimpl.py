@@ -6,8 +6,8 @@ the UAI is an attribute of users and groups). How records become SCIM resources 
 `plugins.ent_kosmos.mapping`, how changes become calls in `plugins.ent_kosmos.provision`.
 
 Commands: ``hub ent_kosmos resync --uai U`` re-provisions an establishment from the store (after
-the ENT lost data, or to repair links); ``hub ent_kosmos export --out DIR`` writes the collèges
-as an AAF Complet set for ENTs that import académie files.
+the ENT lost data, or to repair links); ``hub ent_kosmos export --out DIR [--mode delta]`` writes
+the collèges as AAF files (Complet, or Delta since the last export) for ENTs that import académie files.
 """
 
 from __future__ import annotations
@@ -97,9 +97,11 @@ def hub_register_commands(cli):
 
     @ent_kosmos.command("export")
     @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
-    def export(out):
-        """Write the served establishments as an AAF Complet set (for ENTs that import académie files)."""
-        from plugins.ent_kosmos.export import export_complet
+    @click.option("--mode", type=click.Choice(["complet", "delta"]), default="complet", show_default=True,
+                  help="delta: only what changed since the last export")
+    def export(out, mode):
+        """Write the served establishments as AAF files (for ENTs that import académie files)."""
+        from plugins.ent_kosmos.export import export_files
 
-        for line in export_complet(out):
+        for line in export_files(out, mode):
             click.echo(line)
