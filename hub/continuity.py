@@ -13,7 +13,9 @@ can be read and table-tested without a database:
   held.
 - **Cycle-3 networks.** An école and its secteur collège (the collège it feeds) form a
   network: one inter-establishment group per cycle-3 niveau (CM1, CM2, 6e), kept under the
-  collège's UAI, holding the école pupils of CM1 and CM2 and the collège's 6e pupils.
+  collège's UAI, holding the école pupils of CM1 and CM2 and the collège's 6e pupils, and
+  the teachers of their classes (a class's niveaux are read from its code: école classes
+  are named by their niveaux, "CM1-CM2"; collège 6e classes start with 6).
 - **Inclusion.** A pupil of an inclusion scheme (ULIS, SEGPA, UPE2A) is in their division
   *and* in the scheme's group of their establishment, beside it.
 - **Scopes.** A person is served by a target while attached to an establishment it serves
@@ -84,6 +86,14 @@ def cycle3_level(niveau: str | None) -> str | None:
     return CYCLE3.get("".join(words)) or (CYCLE3.get(words[0]) if words else None)  # "6EME SEGPA" is a 6e
 
 
+def class_levels(code: str, college: bool) -> set[str]:
+    """The cycle-3 niveaux a class code names: ``CE2-CM1`` → {CM1}; at a collège, ``6A``/``601`` → {6EME}."""
+    if college:
+        return {"6EME"} if code[:1] == "6" else set()
+    words = "".join(ch if ch.isalnum() else " " for ch in code.upper()).split()
+    return {CYCLE3[w] for w in words if CYCLE3.get(w) in ("CM1", "CM2")}
+
+
 def network_code(level: str) -> str:
     return f"{NETWORK_PREFIX}{level}"
 
@@ -134,11 +144,14 @@ def scheme_of(niveau: str | None, division: str | None = None) -> str | None:
 
 
 def derived_memberships(person: Person, networks: Networks) -> tuple[Membership, ...]:
-    """A pupil's memberships with the continuity groups added: their cycle-3 network group, their scheme group.
+    """A pupil's memberships with the continuity groups added: their cycle-3 network group, their scheme group;
+    a teacher's with the network groups of the cycle-3 classes they teach.
 
     Network memberships are recomputed (a stored record brought back by a Delta loses a stale
     one); a scheme group the source already names is kept as it is.
     """
+    if person.kind == PersonKind.ENSEIGNANT:
+        return _teacher_memberships(person, networks)
     if person.kind != PersonKind.ELEVE:
         return person.memberships
     kept = [m for m in person.memberships if m.kind != GroupKind.INTER]
@@ -151,6 +164,15 @@ def derived_memberships(person: Person, networks: Networks) -> tuple[Membership,
     scheme = scheme_of(e.niveau, e.division)
     if scheme and not any(m.uai == e.uai and m.code == scheme for m in kept):  # (a division may be the group)
         kept.append(Membership(e.uai, scheme, GroupKind.GROUPE))
+    return tuple(kept)
+
+
+def _teacher_memberships(person: Person, networks: Networks) -> tuple[Membership, ...]:
+    kept = [m for m in person.memberships if m.kind != GroupKind.INTER]
+    joined = {(college, level) for a in person.assignments
+              for level in class_levels(a.group_code, a.uai in networks.colleges)
+              if (college := networks.network_of(a.uai, level))}
+    kept += [Membership(college, network_code(level), GroupKind.INTER) for college, level in sorted(joined)]
     return tuple(kept)
 
 

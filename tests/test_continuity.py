@@ -5,7 +5,16 @@ from datetime import date
 import pytest
 
 from hub import continuity as c
-from hub.model import Enrollment, Establishment, EstablishmentKind, GroupKind, Membership, Person, PersonKind
+from hub.model import (
+    Enrollment,
+    Establishment,
+    EstablishmentKind,
+    GroupKind,
+    Membership,
+    Person,
+    PersonKind,
+    TeachingAssignment,
+)
 
 ECOLE, COLLEGE, OTHER_ECOLE, LONE_COLLEGE = "0151001G", "0150001V", "0151002H", "0150002W"
 NETWORKS = c.Networks({ECOLE: COLLEGE, OTHER_ECOLE: COLLEGE})
@@ -78,6 +87,26 @@ def test_cycle_3_niveaux(niveau, level):
 ])
 def test_each_pupil_of_cycle_3_belongs_to_their_secteur_network(uai, niveau, network):
     assert NETWORKS.network_of(uai, c.cycle3_level(niveau)) == network
+
+
+def _teacher(*classes, memberships=()):
+    return Person(PersonKind.ENSEIGNANT, "Durand", "Paul", jointure="123", uai=classes[0][0],
+                  assignments=tuple(TeachingAssignment(uai, code) for uai, code in classes), memberships=memberships)
+
+
+@pytest.mark.parametrize("teacher, networks", [
+    (_teacher((ECOLE, "CE2-CM1")), {(COLLEGE, "CYCLE3-CM1")}),
+    (_teacher((ECOLE, "CP-CE1-CE2-CM1-CM2")), {(COLLEGE, "CYCLE3-CM1"), (COLLEGE, "CYCLE3-CM2")}),
+    (_teacher((ECOLE, "CP"), (ECOLE, "CE1")), set()),
+    (_teacher((COLLEGE, "601"), (COLLEGE, "6B"), (COLLEGE, "4A")), {(COLLEGE, "CYCLE3-6EME")}),
+    (_teacher((COLLEGE, "5A"), memberships=(Membership(COLLEGE, "CYCLE3-6EME", GroupKind.INTER),)), set()),  # stale
+    (_teacher((LONE_COLLEGE, "6A")), set()),  # a collège no école feeds heads no network
+    (_teacher((OTHER_ECOLE, "CM2"), (COLLEGE, "6A")), {(COLLEGE, "CYCLE3-CM2"), (COLLEGE, "CYCLE3-6EME")}),
+])
+def test_a_teacher_of_a_cycle_3_class_joins_its_network_group(teacher, networks):
+    derived = c.derived_memberships(teacher, NETWORKS)
+    assert {(m.uai, m.code) for m in derived if m.kind == GroupKind.INTER} == networks
+    assert not [m for m in c.derived_memberships(teacher, c.Networks({}, enabled=False)) if m.kind == GroupKind.INTER]
 
 
 def test_a_network_has_one_inter_group_per_cycle_3_niveau_under_the_college():

@@ -347,10 +347,23 @@ def test_cycle_3_networks_from_the_sectorisation_file_reach_both_ents(hub_env):
     expected = Counter(row for row in env.rows("select 'CYCLE3-' || niveau, niveau from enrollment "
                                                "where niveau in ('CM1', 'CM2', '6EME')"))
     assert members == expected and sum(expected.values()) > 0
+    teachers = set(env.rows(
+        "select p.person_key, g.code from group_membership m join study_group g on g.id = m.group_id "
+        "join person p on p.id = m.person_id where g.kind = 'inter' and p.kind = 'enseignant'"))
+    teaching = set(env.rows(  # the teachers of a class naming a cycle-3 niveau, in a network's école or collège
+        "select distinct p.person_key, case when e.kind = 'college' then 'CYCLE3-6EME' when a.group_code like "
+        "'%CM1%' then 'CYCLE3-CM1' else 'CYCLE3-CM2' end from teaching_assignment a join person p "
+        "on p.id = a.person_id join establishment e on e.uai = a.uai where (e.kind = 'college' and a.group_code "
+        "like '6%' and e.uai in (select secteur_college from establishment)) or (e.secteur_college is not null "
+        "and (a.group_code like '%CM1%' or a.group_code like '%CM2%'))"))
+    teaching |= set(env.rows(
+        "select distinct p.person_key, 'CYCLE3-CM2' from teaching_assignment a join person p on p.id = a.person_id "
+        "join establishment e on e.uai = a.uai where e.secteur_college is not null and a.group_code like '%CM2%'"))
+    assert teachers == teaching and teachers  # the networks' teachers, école and collège
     env.run("deliver")
     for target in ("probe", "probe2"):  # both ENTs get the groups and every member, école and collège pupils
         log = _log(env, target)
         assert {line["key"] for line in log if line["entity"] == "group" and "/CYCLE3-" in line["key"]} \
             == {f"{u}/{c}" for u, c in groups}, target
         added = [line["key"] for line in log if line["entity"] == "membership" and "/CYCLE3-" in line["key"]]
-        assert len(added) == sum(expected.values()), target
+        assert len(added) == sum(expected.values()) + len(teachers), target
