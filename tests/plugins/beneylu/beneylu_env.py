@@ -10,7 +10,7 @@ REMOTE_DIR = "/beneylu"
 def configure(env, server: SftpServer, extra: str = "", backoff: float = 1, **settings) -> None:
     """Enable aaf and beneylu, pointed at ``server``; ``settings`` override [plugins.beneylu] keys."""
     values = {"host": "127.0.0.1", "port": server.port, "username": server.user, "remote_dir": REMOTE_DIR,
-              "host_key_fingerprint": server.fingerprint, "timeout_seconds": 5, **settings}
+              "host_key_fingerprint": server.fingerprint, "timeout_seconds": 15, **settings}
     lines = "\n".join(f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}"
                       for key, value in values.items())
     env.write_config(f"""
