@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
@@ -38,14 +38,15 @@ class DeliveryReport:
         bucket[target] = bucket.get(target, 0) + 1
 
 
-def due_rows(conn: Connection, targets: list[str], limit: int) -> list:
+def due_rows(conn: Connection, targets: list[str], limit: int, due_by: datetime | None = None) -> list:
+    """Pending rows due by ``due_by`` (default now), oldest first, none behind an undelivered row of its entity."""
     later, earlier = outbox, outbox.alias("earlier")
     blocked = exists().where(earlier.c.target == later.c.target, earlier.c.key == later.c.key,
                              earlier.c.entity == later.c.entity, earlier.c.status != "delivered",
                              earlier.c.id < later.c.id)
     return conn.execute(
         select(later).where(later.c.status == "pending", later.c.target.in_(targets),
-                            later.c.next_attempt_at <= now(), ~blocked)
+                            later.c.next_attempt_at <= (due_by or now()), ~blocked)
         .order_by(later.c.id).limit(limit)
     ).all()
 
@@ -158,6 +159,7 @@ def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal
                     limit: int | None, trigger: str) -> DeliveryReport:
     run_id = journal.start("deliver", trigger=trigger)
     report, tried = DeliveryReport(), 0
+    started = now()  # a change retried later is due after this: one try per change and run, however short the backoff
     scopes = plugins.scopes()
     contexts = {t: DeliveryContext(t, plugins.settings[t], scopes[t], TargetLinks(engine, t), StoreView(engine))
                 for t in targets}
@@ -167,7 +169,7 @@ def _deliver_locked(engine: Engine, plugins, settings: DeliverySettings, journal
             if batch <= 0:
                 break
             with engine.connect() as conn:
-                rows = due_rows(conn, targets, batch)
+                rows = due_rows(conn, targets, batch, due_by=started)
                 changes = build_changes(conn, rows)
             if not rows:
                 break

@@ -80,8 +80,7 @@ class Session:
         self.folders: set[str] = set()
         started = time.monotonic()
         try:
-            pkey = (paramiko.PKey.from_path(server.private_key_path, server.private_key_passphrase)
-                    if server.private_key_path else None)
+            pkey = _private_key(server)
             t = server.timeout_seconds
             self.client.connect(server.host, server.port, username=server.username, password=server.password,
                                 pkey=pkey, timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t,
@@ -140,6 +139,20 @@ class Session:
     def _discard(self, temp: PurePosixPath) -> None:
         with contextlib.suppress(Exception):  # already gone, or the connection is: nothing under the final name
             self.sftp.remove(str(temp))
+
+
+def _private_key(server: Server) -> paramiko.PKey | None:
+    if server.private_key_path is None:
+        return None
+    passphrase = server.private_key_passphrase.encode() if server.private_key_passphrase else None
+    try:
+        return paramiko.PKey.from_path(server.private_key_path, passphrase)
+    except OSError as exc:
+        raise DeliveryError(f"{server.name}: cannot read the private key {server.private_key_path}: "
+                            f"{exc.strerror or exc}") from exc
+    except (paramiko.SSHException, ValueError) as exc:  # paramiko's words for a wrong passphrase mislead
+        raise DeliveryError(f"{server.name}: cannot open the private key {server.private_key_path}: wrong "
+                            "passphrase (private_key_passphrase), or not an OpenSSH/PEM private key") from exc
 
 
 def failure(server: Server, doing: str, exc: Exception) -> DeliveryError:

@@ -48,6 +48,9 @@ def test_deliver_sends_each_change_once_with_its_idempotency_key(webhook_hub, re
 @pytest.mark.slow
 def test_failures_back_off_then_dead_letter_then_retry(webhook_hub, receiver):
     receiver.fail_with = 503
+    webhook_hub.run("deliver")  # one try per change and run, however short the backoff
+    assert {(r.attempts, r.status) for r in webhook_hub.rows("select attempts, status from outbox")} == {(1, "pending")}
+    webhook_hub.run("deliver")
     webhook_hub.run("deliver")
     rows = webhook_hub.rows("select attempts, status, last_error from outbox")
     assert rows and all(r.status == "dead" and r.attempts == 3 for r in rows)

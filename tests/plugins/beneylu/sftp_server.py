@@ -5,7 +5,10 @@ port: the hub sees a server that is down, then back. Run as root, it drops to us
 ``nobody`` once its keys are loaded, so a folder made read-only is refused by the
 operating system itself, as on a real server.
 
-    python sftp_server.py PORT ROOT HOST_KEY USER PASSWORD
+It takes the user's password or their key (``client_key``, an ed25519 key in OpenSSH format
+protected by ``client_key_passphrase``, made for each server).
+
+    python sftp_server.py PORT ROOT HOST_KEY USER PASSWORD CLIENT_PUBLIC_KEY
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class SftpServer:
         self.host_key = workdir / "sftp_host_key"
         key.write_private_key(str(self.host_key))
         self.fingerprint = key.get_fingerprint("sha256")
+        client = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key, self.client_key_passphrase = workdir / "sftp_client_key", "key-passphrase-7"
+        client.write_private_key(str(self.client_key), passphrase=self.client_key_passphrase)
+        self.client_public_key = client.export_public_key().decode().strip()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -45,7 +52,8 @@ class SftpServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, str(self.port), str(self.root), str(self.host_key), self.user, self.password],
+            [sys.executable, __file__, str(self.port), str(self.root), str(self.host_key), self.user, self.password,
+             self.client_public_key],
             stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line.startswith("ready"):
@@ -71,7 +79,7 @@ class SftpServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-async def serve(port: int, root: str, host_key: str, user: str, password: str) -> None:
+async def serve(port: int, root: str, host_key: str, user: str, password: str, public_key: str) -> None:
     import asyncssh
 
     class Login(asyncssh.SSHServer):
@@ -83,6 +91,12 @@ async def serve(port: int, root: str, host_key: str, user: str, password: str) -
 
         def validate_password(self, username: str, given: str) -> bool:
             return username == user and given == password
+
+        def public_key_auth_supported(self) -> bool:
+            return True
+
+        def validate_public_key(self, username: str, key) -> bool:
+            return username == user and key.export_public_key().decode().strip() == public_key
 
     def sftp(channel):
         return asyncssh.SFTPServer(channel, chroot=root)
@@ -102,5 +116,5 @@ if __name__ == "__main__":
     if os.environ.get("SFTP_DEBUG"):
         import logging
         logging.basicConfig(level=logging.DEBUG)
-    port, root, host_key, user, password = sys.argv[1:6]
-    asyncio.run(serve(int(port), root, host_key, user, password))
+    port, root, host_key, user, password, public_key = sys.argv[1:7]
+    asyncio.run(serve(int(port), root, host_key, user, password, public_key))

@@ -184,6 +184,24 @@ def test_a_refused_login_is_retried_and_never_shows_the_password(beneylu_hub, sf
     assert sftp_server.files() == {}
 
 
+def test_a_key_login_delivers_and_a_wrong_passphrase_is_named_without_showing_it(beneylu_hub, sftp_server,
+                                                                                    monkeypatch):
+    monkeypatch.delenv("HUB_PLUGINS__BENEYLU__PASSWORD")
+    configure(beneylu_hub, sftp_server, private_key_path=str(sftp_server.client_key))
+    wrong = "not-the-passphrase-42"
+    beneylu_hub.run("deliver", env={"HUB_PLUGINS__BENEYLU__PRIVATE_KEY_PASSPHRASE": wrong})
+    errors = {r.last_error for r in about_ecoles(beneylu_hub)}
+    assert len(errors) == 1 and "sftp_client_key" in errors.pop()
+    assert not beneylu_hub.scalar("select count(*) from outbox where last_error like :w", w=f"%{wrong}%")
+    assert sftp_server.files() == {}
+
+    due = max(as_datetime(r.next_attempt_at) for r in about_ecoles(beneylu_hub))
+    time.sleep(max(0.0, (due - datetime.now(UTC).replace(tzinfo=None)).total_seconds()) + 0.3)
+    beneylu_hub.run("deliver", env={"HUB_PLUGINS__BENEYLU__PRIVATE_KEY_PASSPHRASE": sftp_server.client_key_passphrase})
+    assert {r.status for r in about_ecoles(beneylu_hub)} == {"delivered"}
+    assert {p.split("/")[0] for p in landed(sftp_server)} == set(ecoles(beneylu_hub))
+
+
 def test_an_unknown_host_key_is_refused_for_good(beneylu_hub, sftp_server):
     configure(beneylu_hub, sftp_server, host_key_fingerprint="SHA256:" + "A" * 43)
     beneylu_hub.run("deliver")
@@ -257,4 +275,4 @@ def test_the_network_file_holds_the_cycle3_groups_and_the_ecoles_own_members(ben
         rows = table(landed(sftp_server, uai)["CSVExtraction-reseau.csv"])[1:]
         assert {(r[4], r[5]) for r in rows} == groups
         assert {(r[4], r[8], r[9]) for r in rows if r[8]} == members != set()
-        assert {r[7] for r in rows if r[8]} == {"élève"}  # the collège's 6e pupils are not listed
+        assert {r[7] for r in rows if r[8]} == {"élève", "enseignant"}  # its CM pupils and their teachers only
