@@ -122,9 +122,10 @@ def _parent_served_before(run_id: int, parent_id, scope: Scope):
     """
     child, g, pcc = person.alias("child_then"), guardianship.alias("g_then"), plan_change.alias("child_change")
     change = [pcc.c.run_id == run_id, pcc.c.entity == "person", pcc.c.key == child.c.person_key]
-    was_served = or_(
-        exists().where(*change, pcc.c.op.in_(("move", "delete")), _served(pcc.c.old_uai, scope)),
-        and_(exists().where(*change, pcc.c.op == "update"), _served(child.c.uai, scope)),
+    was_served = or_(  # one test per op inside one lookup by key: ``op = 'update'`` alone made SQLite
+        exists().where(*change, or_(  # scan the run's updates for each parent (30 min for a 100k rollover)
+            and_(pcc.c.op.in_(("move", "delete")), _served(pcc.c.old_uai, scope)),
+            and_(pcc.c.op == "update", _served(child.c.uai, scope)))),
         and_(~exists().where(*change), child.c.status == "active", _served(child.c.uai, scope)),
     )
     return exists().where(g.c.parent_id == parent_id, child.c.id == g.c.pupil_id, was_served)
