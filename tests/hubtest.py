@@ -121,3 +121,13 @@ class HubEnv:
                 return conn.execute(text(sql), params).all()
         finally:
             engine.dispose()
+
+
+def synced_demo(root: Path, persons: int = 300) -> HubEnv:
+    """A SQLite hub under ``root`` holding the demo académie, synced: what session fixtures build once and share."""
+    env = HubEnv(root, f"sqlite:///{root / 'hub.db'}")
+    env.write_config()
+    env.run("db", "upgrade")
+    env.run("demo", "--persons", str(persons), "generate")
+    env.run("sync", "aaf")
+    return env
