@@ -73,14 +73,15 @@ class Server:
 class Session:
     """One SSH connection and its SFTP channel; use as a context manager."""
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, pkey: paramiko.PKey | None = None):
+        """``pkey``: a key already read (else the one at ``server.private_key_path``, if any)."""
         self.server = server
         self.client = paramiko.SSHClient()
         self.client.set_missing_host_key_policy(PinnedHostKey(server.host_key_fingerprint))
         self.folders: set[str] = set()
         started = time.monotonic()
         try:
-            pkey = _private_key(server)
+            pkey = pkey or _private_key(server)
             t = server.timeout_seconds
             self.client.connect(server.host, server.port, username=server.username, password=server.password,
                                 pkey=pkey, timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t,

@@ -68,12 +68,21 @@ def client_options(settings: Settings) -> dict:
             "timeout": settings.timeout_seconds}
 
 
+_provisioners: weakref.WeakKeyDictionary[object, Provisioner] = weakref.WeakKeyDictionary()
+
+
 @hookimpl
 def hub_deliver(context, changes: list[Change]) -> list:
-    """Send a batch of changes: one Bulk request per wave when the ENT offers Bulk, else one request each."""
+    """Send a batch of changes: one Bulk request per wave when the ENT offers Bulk, else one request each.
+
+    One provisioner per delivery run (keyed by the run's ``context.links``), so the target links are read
+    once per run, not once per batch (which made a 100k first provisioning quadratic)."""
     settings: Settings = context.settings
-    ent = ent_of(context.http(**client_options(settings)), settings)
-    return Provisioner(ent, context.links, context.store, settings).deliver(changes)
+    provisioner = _provisioners.get(context.links)
+    if provisioner is None:
+        ent = ent_of(context.http(**client_options(settings)), settings)
+        provisioner = _provisioners[context.links] = Provisioner(ent, context.links, context.store, settings)
+    return provisioner.deliver(changes)
 
 
 @hookimpl
