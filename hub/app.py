@@ -42,6 +42,12 @@ def create_app(settings: HubSettings | None = None) -> Flask:
     def healthz():
         return jsonify(status="ok", plugins=hub.settings.plugins.enabled)
 
+    from hub.sso import init_app as init_sso
+
+    init_sso(app, hub)  # the SSO broker's blueprints, when sso.enabled
+    from hub import web
+
+    web.register(app, hub)  # the admin console (/admin/) and its JSON API (/api/)
     hub.plugins.register_all("hub_register_blueprints", app=app)
 
     return app

@@ -605,9 +605,12 @@ def main() -> None:
 
 
 def _add_area_commands() -> None:
+    from hub import cli_helpdesk, cli_web
     from hub.cli_establishments import establishments
 
     cli.add_command(establishments)
+    cli_helpdesk.register(cli)
+    cli_web.register(cli)
 
 
 _add_area_commands()

@@ -23,13 +23,17 @@ def establishments(ctx, kinds):
     if ctx.invoked_subcommand:
         return
     from hub.cli import console, ready_hub
+    from hub.helpdesk.zones import zone_label, zones_by_uai
     from hub.queries import StoreView
 
-    rows = StoreView(ready_hub().engine).establishment_list(frozenset(kinds) if kinds else None)
+    engine = ready_hub().engine
+    rows, zones = StoreView(engine).establishment_list(frozenset(kinds) if kinds else None), zones_by_uai(engine)
     table = Table("UAI", "kind", "name", "secteur", "zone", "territorial unit",
                   title=f"{len(rows)} establishment(s)")
     for e in rows:
-        table.add_row(e.uai, str(e.kind), e.name, e.secteur_college or "", e.zone or "", e.territorial_unit or "")
+        zone = zones.get(e.uai)  # the département's zones file (import-zones) is the authority on both
+        table.add_row(e.uai, str(e.kind), e.name, e.secteur_college or "", zone_label(zone),
+                      (zone.territorial_unit or "") if zone else "")
     console.print(table)
 
 
@@ -57,4 +61,23 @@ def import_sectors_command(file, replace, dry_run):
     verb = "would change" if dry_run else "changed"
     run = f" (journal run {result.run_id})" if result.run_id else ""
     console.print(f"{result.pairs} line(s) read; {verb} the secteur of {len(result.changed)} école(s){run}",
+                  highlight=False)
+
+
+@establishments.command("import-zones")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="the file is the whole list: establishments it omits lose their zone")
+@click.option("--dry-run", is_flag=True, help="check the file and say what would change, change nothing")
+def import_zones_command(file, replace, dry_run):
+    """Set each collège's zones for ticket routing from the département's FILE (`UAI;ZA reprise;UT[;cité mixte]`,
+    oui/non, UT1…; UTF-8 or Windows-1252). Nothing is applied when a line is wrong."""
+    from hub.cli import console, ready_hub
+    from hub.helpdesk.zones import describe_zone, import_zones
+
+    result = import_zones(ready_hub().engine, file, by=getpass.getuser(), replace=replace, dry_run=dry_run)
+    for before, after in result.changed[:50]:
+        console.print(f"{(after or before).uai}: {describe_zone(before)} → {describe_zone(after)}", highlight=False)
+    verb = "would change" if dry_run else "changed"
+    run = f" (journal run {result.run_id})" if result.run_id else ""
+    console.print(f"{result.lines} line(s) read; {verb} the zones of {len(result.changed)} establishment(s){run}",
                   highlight=False)

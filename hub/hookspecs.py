@@ -175,3 +175,173 @@ def hub_register_jobs():
 @hookspec
 def hub_register_blueprints(app):
     """Register Flask blueprints (SSO endpoints, console pages) on the hub's web ``app``."""
+
+
+# --- SSO ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpstreamIdentity:
+    """What an upstream IdP said about a user, once the hub checked its signature and conditions.
+
+    ``idp``: the IdP's name in ``[sso.idps]``; ``settings``: its `SamlIdpSettings`; ``name_id``: the
+    SAML NameID; ``attributes``: every attribute by its SAML ``Name`` (``urn:oid:…`` for EduConnect)
+    and, when the IdP sent one, by its ``FriendlyName`` too, each a list of strings.
+    """
+
+    idp: str
+    settings: Any
+    name_id: str
+    attributes: dict[str, list[str]]
+
+    def first(self, *names: str) -> str | None:
+        """The first value of the first of ``names`` present."""
+        for name in names:
+            values = [v for v in self.attributes.get(name, []) if v and v.strip()]
+            if values:
+                return values[0].strip()
+        return None
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    """`hub_link_account`'s answer: the hub person (``person_key``) and the IdP's stable ``subject`` for them
+    (stored, so the next login reuses the link). ``how`` names the rule that matched (journaled)."""
+
+    person_key: str
+    subject: str
+    how: str
+
+
+@dataclass(frozen=True)
+class LinkRefused:
+    """`hub_link_account`'s answer when no person, or more than one, fits: ``reason`` is shown to the user
+    and journaled; the hub never guesses."""
+
+    reason: str
+
+
+@hookspec(firstresult=True)
+def hub_select_idp(request, idps, client):
+    """Choose the upstream IdP for a login: return a name of ``idps`` (``[sso.idps]``: name → settings) or None.
+
+    ``request`` is the Flask request (its args carry the discovery page's ``profile``
+    choice, an ``idp_hint``, or a ``uai``); ``client`` the `SsoClientSettings` of the
+    application the user is going to, or None. The first non-None answer wins; the
+    hub's default answers from the hint, the profile and the establishment, and with
+    None the user gets the discovery page (élève/parent or personnel).
+    """
+
+
+@hookspec(firstresult=True)
+def hub_link_account(identity, people):
+    """Find the hub person an `UpstreamIdentity` is: return an `AccountLink`, a `LinkRefused`, or None (not mine).
+
+    ``people`` is a `hub.sso.people.PeopleLookup` (stored links first, then the store:
+    pupils by INE, staff by jointure, parents through their children). A plugin answers
+    for the IdPs it knows (``identity.settings.plugin``) and returns None for others;
+    the hub's default links generic IdPs' staff by jointure. Never guess: when no
+    person or several fit, refuse with a reason the user and the journal will read.
+    """
+
+
+@hookspec
+def hub_release_attributes(client, person, claims):
+    """Narrow what a client receives: return the names of ``claims`` to withhold (or None).
+
+    ``claims`` is already limited to what the client's settings list (``claims``);
+    ``client`` is its name, ``person`` the hub `Person` record. Every implementation
+    is called; what any of them withholds is removed. A plugin can only narrow.
+    """
+
+
+# --- helpdesk -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """What a ticket is about, as the core hands it to a helpdesk plugin (`hub.helpdesk`).
+
+    ``reference``: the hub's own id of the request (``HUB-…``), unique, to put in the
+    ticket's title so the ticket can be found again. ``domain``: ZP, ZA, bati, ent,
+    metier or hub (`hub.helpdesk.routing.DOMAINS`). ``reporter``: who reported it
+    (a login, an e-mail, or ``hub`` for the hub's own incidents); ``requester``: an
+    e-mail to keep informed, if any. ``urgency``: 1 (very low) … 5 (very high).
+    ``fields``: the ticket fields the destination's settings and the routing rule set
+    (entity, category, group…), in the helpdesk's own names.
+    """
+
+    reference: str
+    title: str
+    content: str
+    domain: str
+    uai: str | None = None
+    reporter: str = "hub"
+    requester: str | None = None
+    urgency: int = 3
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One configured helpdesk (``[helpdesk.destinations.<name>]``): its name and its options, validated
+    by the model the plugin gave through `hub_helpdesk_destination`."""
+
+    name: str
+    options: Any
+
+
+@hookspec
+def hub_helpdesk_destination():
+    """Return the pydantic model of one destination's options (a helpdesk plugin's own keys).
+
+    The core validates each ``[helpdesk.destinations.<name>]`` whose ``plugin`` is this
+    one against it when the helpdesk starts, refusing secrets (``SecretStr`` fields) in
+    the file: they come from ``HUB_HELPDESK__DESTINATIONS__<NAME>__<KEY>`` (or ``_FILE``).
+    """
+
+
+@hookspec
+def hub_open_ticket(destination, incident):
+    """Open a ticket for ``incident`` (an `Incident`) in ``destination``; return the helpdesk's ticket id (str).
+
+    The same incident may come again after a timeout or a crash whose request did
+    reach the helpdesk: look the ticket up by ``incident.reference`` first and return
+    the existing id rather than open a second one. Raise ``errors.DeliveryError``
+    (retryable) when the helpdesk is down or slow: the core keeps the request and
+    retries it; ``retryable=False`` when it refused the ticket (missing right,
+    invalid field): the request waits for an operator, with the helpdesk's words.
+    """
+
+
+@hookspec
+def hub_add_followup(destination, ticket_id, content, marker):
+    """Add a followup ``content`` to ticket ``ticket_id`` (a recurrence, or the closing comment).
+
+    ``marker`` is unique to this followup and should be written into it: when the
+    ticket already holds a followup with that marker (an earlier try got through),
+    do nothing. Errors as for `hub_open_ticket`.
+    """
+
+
+@hookspec
+def hub_ticket_status(destination, ticket_ids):
+    """Return ``{ticket_id: status}`` for these tickets of ``destination`` (the ones it still has).
+
+    Status is one of ``new``, ``processing``, ``pending``, ``solved``, ``closed``;
+    ``hub tickets`` shows it. Raise ``errors.DeliveryError`` when the helpdesk cannot say.
+    """
+
+
+# --- console ------------------------------------------------------------------------------
+
+
+@hookspec
+def hub_health_check(settings):
+    """Say whether this plugin can work right now: return ``(ok, detail)``, e.g. ``(False, "host unreachable")``.
+
+    The console's *Jobs and plugins* page calls it on each enabled plugin, with the
+    plugin's own settings, whenever the page is shown: check cheaply (a folder readable,
+    a server answering within a few seconds), change nothing, and never put a secret in
+    ``detail``. An exception counts as not ok, with its message as the detail.
+    """

@@ -12,7 +12,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -126,6 +126,152 @@ class PluginsSettings(BaseModel):
         return dict((self.model_extra or {}).get(name) or {})
 
 
+class SamlIdpSettings(Strict):
+    """One upstream SAML IdP (EduConnect, the académie agents' IdP…), known by its metadata."""
+
+    label: str = Field("", description="shown on the discovery page")
+    metadata_file: str | None = None
+    metadata_url: str | None = None
+    metadata_cert_file: str | None = Field(None, description="when set, the metadata must be signed by this cert")
+    metadata_refresh_seconds: int = Field(24 * 3600, ge=1, description="metadata older than this is read again")
+    entity_id: str | None = Field(None, description="which IdP of the metadata (default: the only one)")
+    plugin: str | None = Field(None, description="the plugin that knows this IdP (its attribute names, how to "
+                               "link its accounts), e.g. educonnect; none: the generic rules below")
+    profiles: list[str] = Field([], description="person kinds sent to this IdP by the discovery page: eleve, "
+                                "parent, enseignant, personnel")
+    uais: list[str] = Field([], description="establishments whose users go straight to this IdP")
+    jointure_attribute: str = Field("ENTPersonJointure", description="generic IdPs: the attribute holding the "
+                                    "person's jointure (staff are linked by it)")
+    sign_requests: bool = True
+
+    @model_validator(mode="after")
+    def _one_metadata(self) -> SamlIdpSettings:
+        if bool(self.metadata_file) == bool(self.metadata_url):
+            raise ValueError("set one of metadata_file and metadata_url")
+        return self
+
+
+class SsoClientSettings(Strict):
+    """An application trusting the hub (OIDC relying party or CAS service) and what it may see."""
+
+    protocol: str = Field("oidc", pattern="^(oidc|cas)$")
+    redirect_uris: list[str] = Field([], description="OIDC: compared exactly")
+    post_logout_redirect_uris: list[str] = []
+    public: bool = Field(False, description="OIDC: no secret; PKCE S256 is then required")
+    secret: SecretStr | None = Field(None, description="OIDC confidential clients: "
+                                     "HUB_SSO__CLIENTS__<NAME>__SECRET, never in the file")
+    services: list[str] = Field([], description="CAS: allowed service URLs, exact, or a regex anchored with ^…$")
+    claims: list[str] = Field([], description="what the client receives beside sub: given_name, family_name, "
+                              "email, birthdate, profile, uai, uais, classes, ine, jointure, functions")
+    cas_user: str = Field("sub", description="CAS: the claim given as cas:user")
+    idp: str | None = Field(None, description="send this client's users straight to this IdP")
+
+
+class SsoSettings(Strict):
+    """The SSO broker (hub/sso): SAML SP upstream, OIDC provider and CAS server downstream."""
+
+    enabled: bool = False
+    base_url: str = Field("http://127.0.0.1:8000", description="the hub's public URL: issuer, ACS, CAS prefix")
+    sp_cert_file: str | None = Field(None, description="the SP's signing certificate (PEM)")
+    sp_private_key: SecretStr | None = Field(None, description="HUB_SSO__SP_PRIVATE_KEY_FILE=/path/key.pem")
+    oidc_signing_keys: SecretStr | None = Field(None, description="PEM RSA keys, oldest first, the last signs; "
+                                                "HUB_SSO__OIDC_SIGNING_KEYS_FILE")
+    pairwise_salt: SecretStr | None = Field(None, description="makes each client's sub its own: "
+                                            "HUB_SSO__PAIRWISE_SALT")
+    redis_url: str | None = Field(None, description="sessions, tickets and the replay cache in Redis (shared by "
+                                  "every worker); default: the database")
+    redis_prefix: str = "hub:sso:"
+    session_lifetime_seconds: int = Field(8 * 3600, ge=1, description="a session ends this long after the login")
+    session_idle_seconds: int = Field(3600, ge=1, description="…or this long after its last request")
+    clock_skew_seconds: int = Field(60, ge=0, le=600)
+    request_lifetime_seconds: int = Field(600, ge=30, description="how long an AuthnRequest waits for its answer")
+    code_lifetime_seconds: int = Field(60, ge=5)
+    access_token_seconds: int = Field(3600, ge=60)
+    refresh_token_days: int = Field(30, ge=1)
+    cas_ticket_seconds: int = Field(10, ge=1, le=300)
+    idps: dict[str, SamlIdpSettings] = {}
+    clients: dict[str, SsoClientSettings] = {}
+
+
+class HelpdeskRule(Strict):
+    """One routing rule (seed 001): the incidents it takes, and the destination they go to. Rules are tried in
+    order and the first match wins; a condition left out matches anything (`hub.helpdesk.routing`)."""
+
+    name: str = Field(min_length=1)
+    destination: str = Field(description="a name under [helpdesk.destinations]")
+    domain: list[str] = Field([], description="ZP, ZA, bati, ent, metier, hub")
+    reporter: list[Literal["staff", "operator", "hub"]] = []
+    za_taken_over: bool | None = Field(None, description="the collège's ZA is taken over by the département "
+                                       "(from `hub establishments import-zones`)")
+    cite_mixte: bool | None = None
+    territorial_unit: list[str] = Field([], description="UT1 … UT4")
+    kind: list[EstablishmentKind] = []
+    uai: list[str] = []
+    fields: dict[str, int | str] = Field({}, description="ticket fields this rule sets, over the destination's "
+                                         "(e.g. a GLPI itilcategories_id or _groups_id_assign)")
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domains(cls, value: list[str]) -> list[str]:
+        from hub.helpdesk.routing import normalize_domain
+
+        return [normalize_domain(v) for v in value]
+
+    @field_validator("territorial_unit")
+    @classmethod
+    def _unit_names(cls, value: list[str]) -> list[str]:
+        return [v.replace(" ", "").upper() for v in value]
+
+
+class HelpdeskDestination(BaseModel):
+    """A helpdesk plugin instance (the département's GLPI, the rectorat's PASS…); its other keys are the
+    plugin's, validated by it when the helpdesk starts (secrets: HUB_HELPDESK__DESTINATIONS__<NAME>__<KEY>)."""
+
+    model_config = ConfigDict(extra="allow")
+    plugin: str
+    label: str = ""
+
+
+class HelpdeskSettings(Strict):
+    """Tickets: where each incident goes (rules), the helpdesks (destinations), how requests are retried."""
+
+    destinations: dict[str, HelpdeskDestination] = {}
+    rules: list[HelpdeskRule] = []
+    retry_seconds: float = Field(60, ge=0, description="first wait before a ticket request is sent again")
+    retry_max_seconds: float = Field(3600, ge=0, description="longest wait: requests are retried forever")
+    dead_letters: int = Field(1, ge=1, description="a target with this many dead letters gets a ticket")
+
+    @model_validator(mode="after")
+    def _rules_can_run(self) -> HelpdeskSettings:
+        from hub.helpdesk.routing import check_rules
+
+        if problems := check_rules(self.rules, set(self.destinations)):
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ConsoleSettings(Strict):
+    """The admin console and its JSON API (hub/web), served by `hub serve`."""
+
+    secret_key: SecretStr | None = Field(None, description="signs the console's session cookie: "
+                                         "HUB_CONSOLE__SECRET_KEY(_FILE); without it nobody can log in")
+    bind: str = Field("127.0.0.1:8000", description="hub serve: the address:port gunicorn listens on")
+    workers: int = Field(2, ge=1)
+    timeout_seconds: int = Field(900, ge=30, description="a request may take this long (an approved sync run, "
+                                 "a job run now)")
+    secure_cookies: bool = Field(True, description="send the session cookie over HTTPS only (false only on "
+                                 "127.0.0.1 without TLS)")
+    trusted_proxies: int = Field(0, ge=0, description="reverse proxies in front: their X-Forwarded-For gives the "
+                                 "address the audit log records")
+    session_hours: int = Field(8, ge=1, le=72)
+    max_failed_logins: int = Field(5, ge=1, description="an account is locked for lockout_minutes after this many "
+                                   "failed logins in a row")
+    lockout_minutes: int = Field(15, ge=1)
+    indicator_weeks: int = Field(12, ge=1, le=104, description="weeks of connection rates the indicators show")
+    indicator_cache_minutes: int = Field(10, ge=0, description="indicators are computed at most this often "
+                                         "(0: on every view)")
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -139,6 +285,9 @@ class HubSettings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     jobs: list[JobSettings] = []
     blackouts: list[BlackoutSettings] = []
+    helpdesk: HelpdeskSettings = HelpdeskSettings()
+    sso: SsoSettings = SsoSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     _config_file: Path | None = None
     _file_data: dict = {}

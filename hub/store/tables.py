@@ -419,3 +419,132 @@ login_event = Table(  # one row per successful login through the broker: the ind
     Index("ix_login_event_at", "at"),
     Index("ix_login_event_uai_at", "uai", "at"),
 )
+
+account_link = Table(  # an upstream identity (IdP + its stable subject) linked to a hub person at first login
+    "account_link", metadata,
+    Column("idp", String(100), primary_key=True),
+    Column("subject", String(255), primary_key=True),  # EduConnect's FrEduCtId, else the NameID
+    Column("person_key", String(80), nullable=False, index=True),
+    Column("how", String(40), nullable=False),  # the rule that linked them: ine, jointure, children…
+    Column("linked_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime(), nullable=False),
+)
+
+sso_entry = Table(  # short-lived SSO state when no Redis is configured: sessions, tickets, codes, replay cache
+    "sso_entry", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+oidc_refresh_token = Table(  # long-lived OIDC grants: a refresh token (stored hashed) per client and person
+    "oidc_refresh_token", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(100), nullable=False),
+    Column("person_key", String(80), nullable=False, index=True),
+    Column("scope", Text, nullable=False),
+    Column("idp", String(100), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+# --- helpdesk (hub/helpdesk) ----------------------------------------------------------------
+
+helpdesk_zone = Table(  # the département's zones file (`hub establishments import-zones`): what routing reads
+    "helpdesk_zone", metadata,
+    Column("uai", String(8), primary_key=True),
+    Column("za_taken_over", Boolean, nullable=False),  # the collège's administrative zone is the département's
+    Column("cite_mixte", Boolean, nullable=False, default=False),  # collège + lycée: its ZP is the Région's
+    Column("territorial_unit", String(20)),  # UT1 … UT4: which Omère service handles its building
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+ticket = Table(  # one ticket the hub asked for, with its cause (automatic tickets) and where it went
+    "ticket", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reference", String(40), nullable=False, unique=True),  # in the ticket's title: found again after a crash
+    Column("cause", String(200)),  # deadletters:<target>, held:<source>…; one open ticket per cause
+    Column("destination", String(50), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("domain", String(10), nullable=False),
+    Column("uai", String(8)),
+    Column("reporter", String(200), nullable=False),
+    Column("requester", String(200)),  # an e-mail the helpdesk keeps informed
+    Column("title", String(200), nullable=False),
+    Column("urgency", Integer, nullable=False, default=3),
+    Column("fields", JSON, nullable=False, default=dict),
+    Column("remote_id", String(50)),  # the helpdesk's ticket id, once it answered
+    Column("remote_status", String(20)),  # new | processing | pending | solved | closed, as last polled
+    Column("state", String(12), nullable=False),  # open | resolved (its cause went away)
+    Column("seen", JSON, nullable=False, default=dict),  # what the watch last saw of the cause
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Index("ix_ticket_cause_state", "cause", "state"),
+)
+
+ticket_request = Table(  # what the hub still has to tell a helpdesk (open, followup), kept until it is taken
+    "ticket_request", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("ticket.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(12), nullable=False),  # open | followup | closing
+    Column("content", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | done | refused (the helpdesk said no: fix, retry)
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
+    Index("ix_ticket_request_due", "status", "next_attempt_at"),
+)
+
+# --- GAR roster feed (plugins/gar) ----------------------------------------------------------
+
+gar_person = Table(  # the opaque GARPersonIdentifiant: random, kept by person id (stable when the key changes)
+    "gar_person", metadata,
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True),
+    Column("gar_id", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+gar_sent = Table(  # per establishment and person: digest of what the last acknowledged delivery sent (Delta)
+    "gar_sent", metadata,
+    Column("uai", String(8), primary_key=True),
+    Column("person_id", Integer, ForeignKey("person.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("digest", String(32)),  # None: written by a delivery not acknowledged yet
+    Column("pending", String(32)),  # what the delivery in progress sends; becomes digest once acknowledged
+)
+# The GAR feed reads one establishment at a time: without these, each read scans every function and assignment
+Index("ix_person_function_uai", person_function.c.uai)
+Index("ix_teaching_assignment_uai", teaching_assignment.c.uai)
+
+# --- admin console (hub/web) ----------------------------------------------------------------
+
+admin_user = Table(  # a local console account (`hub admin add-user`); staff logging in through the SSO come later
+    "admin_user", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),  # argon2id
+    Column("role", String(10), nullable=False),  # viewer | operator | admin
+    Column("totp_secret", String(64)),  # base32; when set, logging in also takes the 6-digit code
+    Column("totp_step", Integer),  # the 30-second step of the last code used: a code works once
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime()),
+)
+
+audit_event = Table(  # every console action and login attempt: who, what, when, from where, with what outcome
+    "audit_event", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(300), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Column("remote_addr", String(64), nullable=False, default=""),
+    Column("outcome", String(10), nullable=False),  # ok | refused | failed
+)

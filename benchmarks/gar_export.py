@@ -1,0 +1,96 @@
+"""Benchmark: a GAR Complet export of the demo académie (every establishment, the five files each).
+
+The académie is generated and synced from its AAF files first; then ``hub gar export --mode
+complet`` runs twice as its own process (peak RSS by GNU time): the first run draws every
+person's GAR id, the second is the steady state and is the one reported. The export's own
+summary splits its time into writing (store read, records, XML) and XSD validation.
+
+    python benchmarks/gar_export.py --persons 100000
+
+Writes benchmarks/results/gar_export_<persons>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+HERE = Path(__file__).parent
+HUB = str(Path(sys.executable).with_name("hub"))
+sys.path[:0] = [str(HERE)]
+
+from measure import measured  # noqa: E402
+
+
+def export(work: Path, env: dict, name: str) -> dict:
+    out = work / name
+    shutil.rmtree(out, ignore_errors=True)
+    step = measured([HUB, "gar", "export", "--mode", "complet", "--out", str(out)], env)
+    summary = json.loads(next(out.glob("*.summary.json")).read_text())
+    persons = summary["persons"]
+    step.update({
+        "persons_written": persons,
+        "establishments": len(summary["establishments"]),
+        "files": len(summary["files"]),
+        "xml_mib": round(sum(p.stat().st_size for p in out.glob("*.xml")) / 2**20, 1),
+        "archive_mib": round((out / summary["archive"]).stat().st_size / 2**20, 1),
+        "write_seconds": round(summary["write_seconds"], 2),
+        "validate_seconds": round(summary["validate_seconds"], 2),
+        "persons_per_second_written": round(persons / summary["write_seconds"]),
+        "persons_per_second_validated": round(persons / summary["validate_seconds"]),
+        "write_cpu_seconds": round(summary["write_cpu_seconds"], 2),
+        "validate_cpu_seconds": round(summary["validate_cpu_seconds"], 2),
+        "persons_per_cpu_second_written": round(persons / summary["write_cpu_seconds"]),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    })
+    shutil.rmtree(out)
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="hub-bench-gar-"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "hub.toml").write_text(textwrap.dedent(f"""\
+        [plugins]
+        enabled = ["aaf", "gar"]
+        [plugins.aaf]
+        path = "{work / 'aaf'}"
+        school_year = 2026
+        [plugins.gar]
+        id_ent = "ENTBENCH"
+        """))
+    for leftover in work.glob("hub.db*"):
+        leftover.unlink()
+    env = {"HUB_CONFIG": str(work / "hub.toml"), "HUB_DATABASE_URL": f"sqlite:///{work / 'hub.db'}"}
+    measured([HUB, "db", "upgrade"], env)
+    measured([HUB, "demo", "--persons", str(args.persons), "generate"], env)
+    sync = measured([HUB, "sync", "aaf"], env)
+    first = export(work, env, "first")
+    steady = export(work, env, "steady")
+    result = {
+        "benchmark": "gar_export",
+        "persons_requested": args.persons,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "sync": sync,
+        "first_export_drawing_ids": first,
+        "export": steady,
+        "target_persons_per_second": 100_000,
+    }
+    out = HERE / "results" / f"gar_export_{args.persons}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Local console accounts (argon2id passwords, optional TOTP, three roles) and the audit log of what they do.
+
+Used by `hub admin …` and by the console's login. Staff logging in through the
+hub's SSO with an admin role are a follow-up (hub/sso is not ready): they will
+get the same roles and the same audit log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, func, insert, select, update
+
+from hub.clock import now
+from hub.errors import HubError
+from hub.settings import ConsoleSettings
+from hub.store.tables import admin_user, audit_event
+
+ROLES = ("viewer", "operator", "admin")  # each role may do what the ones before it may
+MIN_PASSWORD = 12
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password of anyone")  # unknown names cost as much as wrong passwords
+
+
+class LoginRefused(HubError):
+    """A login that did not succeed; the message is safe to show (it never says which part was wrong)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    role: str
+    stamp: str  # changes with the password: sessions opened before a change end
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def _account(row) -> Account:
+    return Account(row.id, row.username, row.role, row.password_hash[-16:])
+
+
+def _check(username: str, password: str | None, role: str | None) -> None:
+    if not _USERNAME.match(username):
+        raise HubError(f"user name {username!r}: use 2 to 100 lower-case letters, digits, '.', '_', '-' or '@'")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise HubError(f"user {username}: the password needs at least {MIN_PASSWORD} characters")
+    if role is not None and role not in ROLES:
+        raise HubError(f"user {username}: role {role!r} is not one of {', '.join(ROLES)}")
+
+
+def add_user(engine: Engine, username: str, password: str, role: str, *, totp: bool = False) -> str | None:
+    """Create an account; returns its TOTP secret (to enrol in an authenticator app) when ``totp``."""
+    _check(username, password, role)
+    secret = pyotp.random_base32() if totp else None
+    with engine.begin() as conn:
+        if conn.execute(select(admin_user.c.id).where(admin_user.c.username == username)).first():
+            raise HubError(f"user {username} exists already (hub admin set-password / set-role change it)")
+        conn.execute(insert(admin_user).values(username=username, password_hash=_hasher.hash(password), role=role,
+                                               totp_secret=secret, disabled=False, failed_logins=0,
+                                               created_at=now()))
+    return secret
+
+
+def change_user(engine: Engine, username: str, *, password: str | None = None, role: str | None = None,
+                disabled: bool | None = None) -> None:
+    """Change what is given; a new password also unlocks the account and ends its open sessions."""
+    _check(username, password, role)
+    values: dict = {}
+    if password is not None:
+        values.update(password_hash=_hasher.hash(password), failed_logins=0, locked_until=None)
+    if role is not None:
+        values["role"] = role
+    if disabled is not None:
+        values["disabled"] = disabled
+    with engine.begin() as conn:
+        if not conn.execute(update(admin_user).where(admin_user.c.username == username).values(**values)).rowcount:
+            raise HubError(f"no console user named {username} (hub admin users lists them)")
+
+
+def users(engine: Engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(admin_user).order_by(admin_user.c.username)).all()
+
+
+def provisioning_uri(username: str, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="ENT Hub console")
+
+
+def authenticate(engine: Engine, settings: ConsoleSettings, username: str, password: str, code: str) -> Account:
+    """The account, or LoginRefused. Failures are counted; too many in a row lock the account for a while."""
+    with engine.connect() as conn:
+        row = conn.execute(select(admin_user).where(admin_user.c.username == username.strip().lower())).first()
+    try:
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        password_ok = row is not None
+    except (VerificationError, InvalidHashError):
+        password_ok = False
+    moment = now()
+    if row is not None and row.locked_until is not None and row.locked_until > moment:
+        raise LoginRefused(f"too many failed logins: try again after {row.locked_until:%H:%M} UTC")
+    step = _totp_step(row.totp_secret, code) if row is not None and row.totp_secret else None
+    code_ok = row is not None and (not row.totp_secret or (step is not None and step > (row.totp_step or 0)))
+    if not (password_ok and code_ok) or row.disabled:
+        if row is not None:
+            failed = row.failed_logins + 1
+            locked = moment + timedelta(minutes=settings.lockout_minutes) \
+                if failed >= settings.max_failed_logins else None
+            with engine.begin() as conn:
+                conn.execute(update(admin_user).where(admin_user.c.id == row.id).values(
+                    failed_logins=0 if locked else failed, locked_until=locked))
+        raise LoginRefused("unknown user, wrong password or wrong code")
+    with engine.begin() as conn:
+        conn.execute(update(admin_user).where(admin_user.c.id == row.id).values(
+            failed_logins=0, locked_until=None, last_login_at=moment, totp_step=step))
+    return _account(row)
+
+
+def _totp_step(secret: str, code: str) -> int | None:
+    """The time step whose code this is (the current one, or one step either side for clock drift), else None."""
+    code = code.strip()
+    if not (code.isascii() and code.isdigit()):
+        return None
+    totp, moment = pyotp.TOTP(secret), now()
+    for drift in (0, -1, 1):
+        at = moment + timedelta(seconds=drift * totp.interval)
+        if hmac.compare_digest(totp.at(at), code):
+            return totp.timecode(at)
+    return None
+
+
+def load_account(engine: Engine, user_id: int, stamp: str) -> Account | None:
+    """The account of a session, unless it was disabled or its password changed since."""
+    with engine.connect() as conn:
+        row = conn.execute(select(admin_user).where(admin_user.c.id == user_id)).first()
+    if row is None or row.disabled or row.password_hash[-16:] != stamp:
+        return None
+    return _account(row)
+
+
+def audit(engine: Engine, actor: str, action: str, target: str = "", detail: str = "", *, remote_addr: str = "",
+          outcome: str = "ok") -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(audit_event).values(at=now(), actor=actor[:100], action=action[:60], target=target[:300],
+                                                detail=detail, remote_addr=remote_addr[:64], outcome=outcome))
+
+
+def audit_events(engine: Engine, *, limit: int = 200, actor: str | None = None) -> list:
+    query = select(audit_event).order_by(audit_event.c.id.desc()).limit(limit)
+    if actor:
+        query = query.where(func.lower(audit_event.c.actor) == actor.lower())
+    with engine.connect() as conn:
+        return conn.execute(query).all()

@@ -1,0 +1,69 @@
+"""What an operator may do from the console, through the same functions the ``hub`` commands call.
+
+Each action journals who did it (and why, where a reason is asked); the console also
+writes it to the audit log. Nothing here re-implements the sync, the delivery or the locks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from hub.errors import HubError
+from hub.hookspecs import ENTITIES
+from hub.store.locks import held_locks, release
+from hub.store.tables import run
+from hub.sync.journal import Journal
+
+
+def approve_held_run(hub, run_id: int, *, by: str, reason: str):
+    """Apply a held sync run: the run's sources synced again with ``force``, exactly as ``hub sync SOURCE --force``.
+
+    Only the latest run of those sources can be approved (a later run replaced its plan).
+    The approval and its reason are journaled as a run of their own (action ``approve``)
+    before the sync starts, so they are kept even if the sync fails. Returns the SyncReport.
+    """
+    from hub.sync.run import SyncOptions, sync
+
+    if not reason.strip():
+        raise HubError("say why the held run may be applied (the reason is journaled)")
+    journal = Journal(hub.engine)
+    held = journal.run(run_id)
+    if held is None or held.action != "sync" or held.status != "held":
+        raise HubError(f"run {run_id} is not a held sync run")
+    with hub.engine.connect() as conn:
+        latest = conn.execute(select(func.max(run.c.id)).where(run.c.action == "sync",
+                                                                run.c.source == held.source)).scalar()
+    if latest != run_id:
+        raise HubError(f"run {run_id} is no longer the latest run of {held.source} (run {latest} is): review that one")
+    approval = journal.start("approve", source=held.source, trigger=f"console:{by}")
+    journal.event(approval, "info", f"run {run_id}", f"approved by {by}: {reason.strip()}")
+    try:
+        report = sync(hub.engine, hub.settings, hub.plugins,
+                      SyncOptions(tuple(held.source.split(",")), force=True, trigger=f"console:{by}"))
+    except HubError as exc:
+        journal.finish(approval, "failed", message=f"the forced run failed: {exc}")
+        raise
+    reviewed, applied = _plan_counts(held.counts), _plan_counts(report.plan.counts if report.plan else {})
+    if reviewed != applied:
+        journal.event(approval, "warning", f"run {report.run_id}", "the source changed since the review: the applied "
+                      f"plan {applied} differs from the reviewed plan {reviewed}")
+    journal.finish(approval, report.status, counts={"approved_run": run_id, "applied_run": report.run_id},
+                   message=f"run {run_id} approved by {by}; applied as run {report.run_id}: {report.status}")
+    return report
+
+
+def _plan_counts(counts: dict) -> dict:
+    return {k: v for k, v in counts.items() if k.partition(".")[0] in (*ENTITIES, "nomenclature") and v}
+
+
+def release_lock(hub, name: str, *, by: str, force: bool = False) -> str:
+    """Free a lock whose holder died (``force``: even a live one), journaled like ``hub locks release``."""
+    alive = next((alive for row, alive in held_locks(hub.engine) if row.name == name), None)
+    if alive and not force:
+        raise HubError(f"the holder of {name} is still running: stop it first, or release it by force")
+    holder = release(hub.engine, name)
+    journal = Journal(hub.engine)
+    run_id = journal.start("unlock", source=name, trigger=f"console:{by}")
+    journal.event(run_id, "info", name, f"lock held by {holder} released by {by}")
+    journal.finish(run_id, "applied", counts={"lock.release": 1})
+    return holder

@@ -1,0 +1,1 @@
+"""EduConnect, the national IdP of pupils and parents, as an upstream of the SSO broker."""

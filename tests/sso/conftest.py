@@ -1,0 +1,1 @@
+from sso_env import demo_db, keys, make_sso, sso  # noqa: F401
