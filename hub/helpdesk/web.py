@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Flask, abort, current_app, redirect, render_template_string, request, session
+from flask import Blueprint, Flask, abort, current_app, redirect, render_template_string, request
 from markupsafe import Markup
 
 from hub.errors import HubError, LockedError
 from hub.helpdesk.desk import Helpdesk
 from hub.helpdesk.routing import DOMAINS
 from hub.queries import StoreView
+from hub.sso.sessions import session  # the broker's session: who is logged in, and the form token
 
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
 STAFF = ("enseignant", "personnel")
@@ -114,4 +115,7 @@ def register(app: Flask) -> None:
     SSO broker is on (without it, nobody could log in to use it)."""
     Helpdesk(app.extensions["hub"])
     if "sso" in app.extensions and "helpdesk" not in app.blueprints:
+        from hub.sso import use_sso_session
+
         app.register_blueprint(bp)
+        use_sso_session(app, bp.name)

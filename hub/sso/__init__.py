@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-BLUEPRINTS = {"sso", "saml", "oidc", "cas"}
+BLUEPRINTS = {"sso", "saml", "oidc", "cas"}  # where the SSO session is open; see `use_sso_session`
+
+
+def use_sso_session(app: Flask, blueprint: str) -> None:
+    """Open the SSO session (`hub.sso.sessions.session`) for ``blueprint``'s requests too: a page for
+    people logged in through the broker (the helpdesk form) reads who they are from it."""
+    app.extensions["sso_blueprints"].add(blueprint)
 
 
 def init_app(app: Flask, hub) -> None:
@@ -27,9 +33,11 @@ def init_app(app: Flask, hub) -> None:
     app.extensions["sso"] = broker
     sessions = ServerSessions(broker.entries, broker.settings)
 
+    app.extensions["sso_blueprints"] = set(BLUEPRINTS)
+
     @app.before_request
     def open_sso_session():
-        if request.blueprint in BLUEPRINTS:
+        if request.blueprint in app.extensions["sso_blueprints"]:
             g.sso_session = sessions.open(request)
 
     @app.after_request
