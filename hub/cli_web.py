@@ -126,6 +126,24 @@ def set_role_command(username, role):
     _change(username, "set-role", f"role {role}", role=role)
 
 
+@admin.command("link-person")
+@click.argument("username")
+@click.argument("person_key", required=False)
+@click.option("--unlink", is_flag=True, help="the account no longer opens through the SSO")
+def link_person_command(username, person_key, unlink):
+    """Let a member of staff (PERSON_KEY, e.g. jnt:1234) open USERNAME's account by logging in through the SSO."""
+    from hub.cli import console, ready_hub
+    from hub.web.accounts import audit, link_person
+
+    if bool(person_key) == unlink:
+        raise click.UsageError("give a PERSON_KEY, or --unlink")
+    engine = ready_hub().engine
+    link_person(engine, username, None if unlink else person_key)
+    audit(engine, _who(), "link-person", username, "unlinked" if unlink else person_key)
+    console.print(f"user {username}: " + ("no SSO login" if unlink else f"opens through the SSO for {person_key}"),
+                  highlight=False)
+
+
 @admin.command("disable")
 @click.argument("username")
 def disable_command(username):

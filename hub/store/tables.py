@@ -522,10 +522,11 @@ Index("ix_teaching_assignment_uai", teaching_assignment.c.uai)
 
 # --- admin console (hub/web) ----------------------------------------------------------------
 
-admin_user = Table(  # a local console account (`hub admin add-user`); staff logging in through the SSO come later
+admin_user = Table(  # a console account (`hub admin add-user`), logged in locally or, linked to a person, by SSO
     "admin_user", metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(100), nullable=False, unique=True),
+    Column("person_key", String(300), unique=True),  # `hub admin link-person`: this staff member logs in by SSO
     Column("password_hash", String(255), nullable=False),  # argon2id
     Column("role", String(10), nullable=False),  # viewer | operator | admin
     Column("totp_secret", String(64)),  # base32; when set, logging in also takes the 6-digit code

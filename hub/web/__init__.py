@@ -30,4 +30,8 @@ def register(app: Flask, hub) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     app.extensions["hub.indicators"] = indicators.Snapshots(hub)
     app.register_blueprint(console.bp)
+    if "sso" in app.extensions:  # staff with a linked account log in through the broker
+        from hub.sso import use_sso_session
+
+        use_sso_session(app, console.bp.name)
     app.register_blueprint(api.bp)

@@ -1,8 +1,8 @@
 """Local console accounts (argon2id passwords, optional TOTP, three roles) and the audit log of what they do.
 
-Used by `hub admin …` and by the console's login. Staff logging in through the
-hub's SSO with an admin role are a follow-up (hub/sso is not ready): they will
-get the same roles and the same audit log.
+Used by `hub admin …` and by the console's login. An account linked to a hub person
+(`hub admin link-person`) is also reached through the hub's SSO: the member of staff
+logs in at their académie IdP and gets the account's role, with the same audit log.
 """
 
 from __future__ import annotations
@@ -121,6 +121,35 @@ def authenticate(engine: Engine, settings: ConsoleSettings, username: str, passw
     with engine.begin() as conn:
         conn.execute(update(admin_user).where(admin_user.c.id == row.id).values(
             failed_logins=0, locked_until=None, last_login_at=moment, totp_step=step))
+    return _account(row)
+
+
+def link_person(engine: Engine, username: str, person_key: str | None) -> None:
+    """Let the person with ``person_key`` (a member of staff) log in to this account through the SSO; None unlinks."""
+    from hub.store.tables import person
+
+    with engine.begin() as conn:
+        if person_key is not None:
+            kind = conn.execute(select(person.c.kind).where(person.c.person_key == person_key)).scalar()
+            if kind not in ("enseignant", "personnel"):
+                raise HubError(f"{person_key}: " + ("no such person" if kind is None else f"of kind {kind}, not staff"))
+            other = conn.execute(select(admin_user.c.username).where(admin_user.c.person_key == person_key,
+                                                                     admin_user.c.username != username)).scalar()
+            if other:
+                raise HubError(f"{person_key} is already linked to user {other}")
+        if not conn.execute(update(admin_user).where(admin_user.c.username == username)
+                            .values(person_key=person_key)).rowcount:
+            raise HubError(f"no user {username}")
+
+
+def sso_account(engine: Engine, person_key: str) -> Account:
+    """The enabled account linked to the person the SSO logged in, or LoginRefused."""
+    with engine.begin() as conn:
+        row = conn.execute(select(admin_user).where(admin_user.c.person_key == person_key)).first()
+        if row is None or row.disabled:
+            raise LoginRefused("your ENT account gives no access to the console: ask an admin "
+                               "(hub admin link-person)")
+        conn.execute(update(admin_user).where(admin_user.c.id == row.id).values(last_login_at=now()))
     return _account(row)
 
 

@@ -7,12 +7,23 @@ with its outcome, and goes through the function the matching ``hub`` command cal
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import generate_csrf
 
 from hub.errors import HubError
 from hub.web import charts, indicators, queries
-from hub.web.accounts import LoginRefused, audit_events, authenticate
+from hub.web.accounts import LoginRefused, audit_events, authenticate, sso_account
 from hub.web.guard import account, before_request, hub, indicator_snapshot, record, require, security_headers
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
@@ -42,12 +53,12 @@ def _act(action: str, target: str, do, detail: str = "") -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Local accounts (`hub admin add-user`). TODO(sso): staff with an admin role through hub/sso, once it lands."""
+    """Local accounts (`hub admin add-user`); staff with a linked account log in through the SSO instead."""
     target = request.values.get("next", "")
     if not target.startswith("/admin/"):  # back to a console page, never to another site
         target = url_for("console.dashboard")
     if request.method == "GET":
-        return render_template("login.html", next=target)
+        return _login_page(target)
     username = request.form.get("username", "").strip().lower()
     try:
         found = authenticate(hub().engine, hub().settings.console, username, request.form.get("password", ""),
@@ -55,12 +66,38 @@ def login():
     except LoginRefused as exc:
         record("login", username, str(exc), outcome="refused", who=username or "anonymous")
         flash(str(exc), "error")
-        return render_template("login.html", next=target), 401
+        return _login_page(target), 401
     session.clear()  # a fresh session (and CSRF token) for the logged-in user
     session.permanent = True
     session.update(uid=found.id, stamp=found.stamp)
     record("login", found.username, f"role {found.role}", who=found.username)
     return redirect(target)
+
+
+def _login_page(target: str):
+    return render_template("login.html", next=target, sso="sso" in current_app.extensions)
+
+
+@bp.get("/login/sso")
+def login_sso():
+    """Staff whose person is linked to an account (`hub admin link-person`): the SSO's login opens it."""
+    if "sso" not in current_app.extensions:
+        abort(404)
+    from hub.sso.web import current_user
+
+    user = current_user()
+    if user is None:
+        return redirect(f"/sso/login?next={url_for('console.login_sso')}")
+    try:
+        found = sso_account(hub().engine, user["key"])
+    except LoginRefused as exc:
+        record("login", user["key"], f"through the SSO: {exc}", outcome="refused", who=user["key"])
+        return render_template("error.html", message=str(exc)), 403
+    session.clear()
+    session.permanent = True
+    session.update(uid=found.id, stamp=found.stamp)
+    record("login", found.username, f"role {found.role}, through the SSO ({user['idp']})", who=found.username)
+    return redirect(url_for("console.dashboard"))
 
 
 @bp.post("/logout")

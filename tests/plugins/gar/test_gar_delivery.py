@@ -107,6 +107,14 @@ def test_the_job_action_delivers_a_complet(delivering, sftp_server):
     assert delivering.rows("select trigger from run where action = 'gar'")[-1][0] == "scheduler:gar-weekly"
 
 
+def test_a_key_login_delivers(delivering, sftp_server, monkeypatch):
+    monkeypatch.delenv("HUB_PLUGINS__GAR__PASSWORD")
+    monkeypatch.setenv("HUB_PLUGINS__GAR__PRIVATE_KEY", sftp_server.client_key.read_text())
+    monkeypatch.setenv("HUB_PLUGINS__GAR__PRIVATE_KEY_PASSPHRASE", sftp_server.client_key_passphrase)
+    assert "GAR complet" in delivering.run("gar", "deliver", "--mode", "complet").output
+    assert archive_of(sftp_server, "Complet")
+
+
 def test_an_unknown_host_key_is_refused_without_retrying(delivering, sftp_server):
     configure(delivering, sftp_server, host_key_fingerprint="SHA256:" + "A" * 43, attempts=3, retry_seconds=30)
     result = delivering.run("gar", "deliver", expect=1)

@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table('admin_user',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=100), nullable=False),
+    sa.Column('person_key', sa.String(length=300), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('role', sa.String(length=10), nullable=False),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
@@ -30,6 +31,7 @@ def upgrade() -> None:
     sa.Column('created_at', hub.store.tables.UTCDateTime(), nullable=False),
     sa.Column('last_login_at', hub.store.tables.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_user')),
+    sa.UniqueConstraint('person_key', name=op.f('uq_admin_user_person_key')),
     sa.UniqueConstraint('username', name=op.f('uq_admin_user_username'))
     )
     op.create_table('audit_event',
