@@ -447,18 +447,10 @@ def locks_command(ctx):
 @click.option("--force", is_flag=True, help="release it even though its holder still runs")
 def locks_release(name, force):
     """Free lock NAME (journaled); a lock whose holder still runs needs --force."""
-    from hub.store.locks import held_locks, release
-    from hub.sync.journal import Journal
+    from hub.store.locks import release_journaled
 
-    h = ready_hub()
-    alive = next((alive for row, alive in held_locks(h.engine) if row.name == name), None)
-    if alive and not force:
-        raise HubError(f"the holder of {name} is still running: stop it, or release with --force")
-    holder = release(h.engine, name)
-    journal = Journal(h.engine)
-    run_id = journal.start("unlock", source=name, trigger=f"cli:{getpass.getuser()}")
-    journal.event(run_id, "info", name, f"lock held by {holder} released by {getpass.getuser()}")
-    journal.finish(run_id, "applied", counts={"lock.release": 1})
+    user = getpass.getuser()
+    holder = release_journaled(ready_hub().engine, name, by=user, trigger=f"cli:{user}", force=force)
     console.print(f"released {name} (was held by {holder})", highlight=False)
 
 

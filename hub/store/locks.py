@@ -74,6 +74,23 @@ def holder_alive(holder: str) -> bool | None:
     return process_alive(int(pid))
 
 
+def release_journaled(engine: Engine, name: str, *, by: str, trigger: str, force: bool = False) -> str:
+    """Free a lock whose holder died (``force``: even a live one), journaled; `hub locks release` and the
+    console both come here. Returns the holder it had."""
+    from hub.errors import HubError
+    from hub.sync.journal import Journal
+
+    alive = next((alive for row, alive in held_locks(engine) if row.name == name), None)
+    if alive and not force:
+        raise HubError(f"the holder of {name} is still running: stop it first, or release it by force (--force)")
+    holder = release(engine, name)
+    journal = Journal(engine)
+    run_id = journal.start("unlock", source=name, trigger=trigger)
+    journal.event(run_id, "info", name, f"lock held by {holder} released by {by}")
+    journal.finish(run_id, "applied", counts={"lock.release": 1})
+    return holder
+
+
 def release(engine: Engine, name: str) -> str:
     """Free lock ``name`` whoever holds it; returns the holder it had. LockedError if there is no such lock."""
     with engine.begin() as conn:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from hub.errors import HubError
 from hub.hookspecs import ENTITIES
-from hub.store.locks import held_locks, release
+from hub.store.locks import release_journaled
 from hub.store.tables import run
 from hub.sync.journal import Journal
 
@@ -57,13 +57,5 @@ def _plan_counts(counts: dict) -> dict:
 
 
 def release_lock(hub, name: str, *, by: str, force: bool = False) -> str:
-    """Free a lock whose holder died (``force``: even a live one), journaled like ``hub locks release``."""
-    alive = next((alive for row, alive in held_locks(hub.engine) if row.name == name), None)
-    if alive and not force:
-        raise HubError(f"the holder of {name} is still running: stop it first, or release it by force")
-    holder = release(hub.engine, name)
-    journal = Journal(hub.engine)
-    run_id = journal.start("unlock", source=name, trigger=f"console:{by}")
-    journal.event(run_id, "info", name, f"lock held by {holder} released by {by}")
-    journal.finish(run_id, "applied", counts={"lock.release": 1})
-    return holder
+    """Free a lock from the console, journaled like ``hub locks release``."""
+    return release_journaled(hub.engine, name, by=by, trigger=f"console:{by}", force=force)

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 from beneylu_env import configure
-from sftp_server import SftpServer
+from sftp_server import sftp_server  # noqa: F401  (the fixture, shared with the GAR tests)
 
 
 @pytest.fixture
-def sftp_server(tmp_path):
-    server = SftpServer(tmp_path)
-    server.start()
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
-def beneylu_hub(hub_env, sftp_server, monkeypatch):
+def beneylu_hub(hub_env, sftp_server, monkeypatch):  # noqa: F811 (the imported fixture)
     """A hub whose store holds the 300-person demo académie, with the Beneylu target's changes pending."""
     monkeypatch.setenv("HUB_PLUGINS__BENEYLU__PASSWORD", sftp_server.password)
     configure(hub_env, sftp_server)

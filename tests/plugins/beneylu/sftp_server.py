@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 RUN_AS = "nobody"
 
 
@@ -77,6 +79,15 @@ class SftpServer:
 
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def sftp_server(tmp_path):
+    """The server started for one test (the Beneylu and GAR tests import this fixture into their conftest)."""
+    server = SftpServer(tmp_path)
+    server.start()
+    yield server
+    server.cleanup()
 
 
 async def serve(port: int, root: str, host_key: str, user: str, password: str, public_key: str) -> None:

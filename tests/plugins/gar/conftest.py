@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "beneylu"))
-from sftp_server import SftpServer  # noqa: E402  (the Beneylu tests' asyncssh server, shared, not copied)
+from sftp_server import SftpServer, sftp_server  # noqa: E402, F401  (the Beneylu tests' server and fixture)
 
 REMOTE_DIR = "/gar/depot"
 
@@ -25,14 +25,6 @@ def configure(env, server: SftpServer | None = None, extra: str = "", **settings
 
 
 @pytest.fixture
-def sftp_server(tmp_path):
-    server = SftpServer(tmp_path)
-    server.start()
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
 def gar_env(hub_env):
     """A hub (SQLite and PostgreSQL) whose store holds the 300-person demo académie, GAR enabled, no server."""
     configure(hub_env)
@@ -42,7 +34,7 @@ def gar_env(hub_env):
 
 
 @pytest.fixture
-def delivering(gar_env, sftp_server, monkeypatch):
+def delivering(gar_env, sftp_server, monkeypatch):  # noqa: F811 (the imported fixture)
     """The same hub pointed at the SFTP server (password from the environment)."""
     monkeypatch.setenv("HUB_PLUGINS__GAR__PASSWORD", sftp_server.password)
     configure(gar_env, sftp_server)
