@@ -56,6 +56,8 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 ENT_SCHEMA = REPO / "plugins" / "ldap_directory" / "ent.schema"
 SYSTEM_SCHEMA_DIRS = (Path("/etc/ldap/schema"), Path("/etc/openldap/schema"), Path("/usr/local/etc/openldap/schema"))
@@ -112,13 +114,13 @@ class Slapd:
         self.db = self.directory / "db"
         self.db.mkdir()
         self.schema_files = [self._copy_schema(s) for s in schemas]
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.user = "openldap" if os.geteuid() == 0 and _user_exists("openldap") else None
         self.ldaps_url: str | None = None
         self.ca_file: Path | None = None
         if tls:
-            self.ldaps_url = f"ldaps://127.0.0.1:{_free_port()}"
+            self.ldaps_url = f"ldaps://127.0.0.1:{free_port()}"
             self.ca_file = self._make_certificates()
         self._process: subprocess.Popen | None = None
         self._loaded = False
@@ -356,12 +358,6 @@ def _clean_up(held: list[subprocess.Popen], directory: Path) -> None:
             process.kill()
             process.wait()
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tool(name: str) -> str | None:

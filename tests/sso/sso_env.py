@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import sqlite3
 import textwrap
 import uuid
@@ -24,18 +23,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from hubtest import HubEnv, synced_demo
+from ports import free_port
 from saml_idp import BINDING_HTTP_REDIRECT, TestIdp, serve
 
 from hub.app import create_app
 from hub.settings import load_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_key_pair(folder: Path, name: str) -> tuple[Path, Path]:

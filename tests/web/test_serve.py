@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 
 import httpx
 import pytest
 from consoletest import login
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port
 
 
 @pytest.mark.slow
 def test_hub_serve_runs_the_console_under_gunicorn(console_env):
-    port = _free_port()
+    port = free_port()
     process = console_env.spawn("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2")
     try:
         url = f"http://127.0.0.1:{port}"

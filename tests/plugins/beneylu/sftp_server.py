@@ -30,7 +30,6 @@ class SftpServer:
     """The server process, its chroot folder and its throwaway host key."""
 
     def __init__(self, workdir: Path, user: str = "hub", password: str = "s3cret-sftp-word"):
-        import socket
 
         import asyncssh
 
@@ -44,9 +43,9 @@ class SftpServer:
         self.client_key, self.client_key_passphrase = workdir / "sftp_client_key", "key-passphrase-7"
         client.write_private_key(str(self.client_key), passphrase=self.client_key_passphrase)
         self.client_public_key = client.export_public_key().decode().strip()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        from ports import free_port  # here: the file also runs as the server's own script, without tests/ on its path
+
+        self.port = free_port()
         if os.getuid() == 0:
             account = pwd.getpwnam(RUN_AS)
             os.chown(self.root, account.pw_uid, account.pw_gid)
