@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-
-from flask import Flask, jsonify
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from hub.plugins import Plugins
 from hub.settings import HubSettings, load_settings
-from hub.store import make_engine
+
+if TYPE_CHECKING:  # imported when used: `hub --help` and other commands without data start fast
+    from flask import Flask
+    from sqlalchemy import Engine
 
 
 @dataclass
@@ -27,12 +28,16 @@ class Hub:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from hub.store import make_engine
+
             self._engine = make_engine(self.settings.database_url.get_secret_value())
         return self._engine
 
 
 def create_app(settings: HubSettings | None = None) -> Flask:
     """Build the web application; tests pass their own settings, the CLI reads config/hub.toml."""
+    from flask import Flask, jsonify
+
     hub = Hub(settings or load_settings())
     _ = hub.plugins  # fail at start on an unknown plugin or an invalid plugin section
     app = Flask("hub")

@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 
 import click
-from alembic import util as alembic_util
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from hub.app import Hub
 from hub.errors import HubError, LockedError, redact
@@ -62,12 +59,22 @@ class HubGroup(click.Group):
             _fail(ctx, exc, f"[yellow]busy:[/] {escape(redact(str(exc)))}", EXIT_LOCKED)
         except HubError as exc:
             _fail(ctx, exc, f"[red]error:[/] {escape(redact(str(exc)))}")
-        except (SQLAlchemyError, alembic_util.CommandError) as exc:
-            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            _fail(ctx, exc, f"[red]error:[/] database: {escape(redact(cause))}")
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             _fail(ctx, exc, f"[red]error:[/] cannot use{where}: {escape(exc.strerror or str(exc))}")
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            _fail(ctx, exc, f"[red]error:[/] database: {escape(redact(cause))}")
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """An SQLAlchemy or Alembic error, checked without importing them: a command that never touched the
+    database cannot raise one, and not importing them keeps ``hub --help`` fast."""
+    sqlalchemy_exc, alembic_exc = sys.modules.get("sqlalchemy.exc"), sys.modules.get("alembic.util.exc")
+    return bool((sqlalchemy_exc and isinstance(exc, sqlalchemy_exc.SQLAlchemyError))
+                or (alembic_exc and isinstance(exc, alembic_exc.CommandError)))
 
 
 def _fail(ctx, exc: Exception, message: str, code: int = 1) -> None:
@@ -188,6 +195,8 @@ class _progress:
     """A rich progress line counting records as they are staged."""
 
     def __init__(self, label: str):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                             TextColumn("{task.completed:,} records"), TimeElapsedColumn(), console=errors,
                             transient=True)

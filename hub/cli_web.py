@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from hub.errors import HubError
-from hub.web.accounts import ROLES
+from hub.settings import CONSOLE_ROLES as ROLES
 
 
 def register(cli: click.Group) -> None:

@@ -15,10 +15,10 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine, insert, select
 
 from hub.clock import now
+from hub.cron import cron_trigger
 from hub.errors import HubError
 from hub.settings import BlackoutSettings, HubSettings, JobSettings
 from hub.store import locks
@@ -26,18 +26,6 @@ from hub.store.tables import blackout_lift
 from hub.sync.journal import Journal
 
 log = logging.getLogger("hub.scheduler")
-
-
-def cron_trigger(expression: str, timezone: str = "UTC") -> CronTrigger:
-    """A trigger from 5 cron fields, or 6 with seconds first; ValueError when it does not parse."""
-    fields = expression.split()
-    if len(fields) == 5:
-        return CronTrigger.from_crontab(expression, timezone=timezone)
-    if len(fields) == 6:
-        second, minute, hour, day, month, day_of_week = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=day_of_week, timezone=timezone)
-    raise ValueError(f"cron {expression!r} needs 5 fields (or 6 with seconds first), not {len(fields)}")
 
 
 def window_start(blackout: BlackoutSettings, today: date) -> date | None:

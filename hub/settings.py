@@ -95,7 +95,7 @@ class JobSettings(Strict):
     @field_validator("cron")
     @classmethod
     def _cron_parses(cls, value: str) -> str:
-        from hub.scheduler import cron_trigger
+        from hub.cron import cron_trigger
 
         cron_trigger(value)
         return value
@@ -248,6 +248,9 @@ class HelpdeskSettings(Strict):
         if problems := check_rules(self.rules, set(self.destinations)):
             raise ValueError("; ".join(problems))
         return self
+
+
+CONSOLE_ROLES = ("viewer", "operator", "admin")  # of console accounts, here so `hub admin` need not import hub.web
 
 
 class ConsoleSettings(Strict):
@@ -433,9 +436,10 @@ def _lookup(data: dict, loc: tuple) -> bool:
 
 
 def _has_password(url: str) -> bool:
-    from sqlalchemy.engine import make_url
+    """Database URLs are URLs (``postgresql+psycopg://user:secret@host/db``): no need to load SQLAlchemy here."""
+    from urllib.parse import urlsplit
 
     try:
-        return make_url(url).password is not None
-    except Exception:
+        return urlsplit(url).password is not None
+    except ValueError:
         return False

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from hub.scheduler import cron_trigger, window_start
+from hub.cron import cron_trigger
+from hub.scheduler import window_start
 from hub.settings import BlackoutSettings
 
 JOBS = """

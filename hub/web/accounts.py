@@ -11,6 +11,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -19,14 +20,19 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from hub.clock import now
 from hub.errors import HubError
+from hub.settings import CONSOLE_ROLES as ROLES  # each role may do what the ones before it may
 from hub.settings import ConsoleSettings
 from hub.store.tables import admin_user, audit_event
 
-ROLES = ("viewer", "operator", "admin")  # each role may do what the ones before it may
 MIN_PASSWORD = 12
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password of anyone")  # unknown names cost as much as wrong passwords
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified for unknown names, so they cost as much as wrong passwords; made on first use (it takes 0.1 s)."""
+    return _hasher.hash("not a password of anyone")
 
 
 class LoginRefused(HubError):
@@ -100,7 +106,7 @@ def authenticate(engine: Engine, settings: ConsoleSettings, username: str, passw
     with engine.connect() as conn:
         row = conn.execute(select(admin_user).where(admin_user.c.username == username.strip().lower())).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else _dummy_hash(), password)
         password_ok = row is not None
     except (VerificationError, InvalidHashError):
         password_ok = False
