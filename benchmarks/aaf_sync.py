@@ -1,10 +1,21 @@
-"""Benchmark: full AAF sync of a synthetic académie on SQLite, then the same run again (empty plan).
+"""Benchmark: AAF syncs of a synthetic académie of realistic width, against the raw read of the same files.
 
-Baseline: raw ``lxml.etree.iterparse`` over the same files. Each measured step runs
-as its own process, its peak RSS taken by GNU time (Debian package ``time``).
+Steps, each its own process (wall and CPU seconds, the reader's child included, and peak RSS
+taken by GNU time, Debian package ``time``), on each database asked for (a fresh SQLite file;
+a fresh PostgreSQL schema):
 
-    python benchmarks/aaf_sync.py --persons 100000
+- the raw read: ``lxml.etree.iterparse`` over the files, touching every attribute name and value;
+- the full sync: what ``hub sync aaf`` does, in a small script that also times the core alone
+  (the time spent waiting for the reader's items subtracted): persons per second through
+  normalize, stage, resolve, plan, apply;
+- the same sync again (empty plan), then a Delta changing 1 % of the pupils' names (incremental).
 
+On a shared machine the wall times swing with the load: compare ratios taken in one run, and
+the CPU seconds.
+
+    python benchmarks/aaf_sync.py --persons 100000 --databases sqlite postgresql [--profile]
+
+``--profile`` runs one more full sync under cProfile and adds its top functions to the result.
 Writes benchmarks/results/aaf_sync_<persons>.json.
 """
 
@@ -18,55 +29,212 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).parent
 HUB = str(Path(sys.executable).with_name("hub"))
-sys.path.insert(0, str(HERE))
+PG_SERVER = os.environ.get("HUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import RAW_ITERPARSE, measured  # noqa: E402
+from measure import measured  # noqa: E402
+
+# The physical limit of a sync: parse every request and look at every attribute and value once
+RAW_READ = """
+import sys
+from lxml import etree
+count = values = 0
+for name in sys.argv[1:]:
+    for _, elem in etree.iterparse(name, events=("end",), tag=("addRequest", "modifyRequest", "deleteRequest"),
+                                   resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True):
+        count += 1
+        for attr in elem.iter("attr", "modification"):
+            name_ = attr.get("name")
+            values += len([v.text for v in attr])
+        elem.clear()
+        while elem.getprevious() is not None:
+            del elem.getparent()[0]
+print(count, "records", values, "values")
+"""
+
+# A full sync in process, timing separately the wait for the reader's items (see the module docstring)
+CORE = """
+import cProfile, pstats, io, sys, time
+from hub.app import Hub
+from hub.settings import load_settings
+from hub.sync.run import SyncOptions, sync
+
+hub = Hub(load_settings())
+reading = 0.0
+call = hub.plugins.call
+
+def timed(items):
+    global reading
+    items = iter(items)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            reading += time.perf_counter() - started
+            return
+        reading += time.perf_counter() - started
+        yield item
+
+def wrapped(source, hook, **kwargs):
+    feed = call(source, hook, **kwargs)
+    if hook == "hub_read_directory":
+        feed.items = timed(feed.items)
+    return feed
+
+hub.plugins.call = wrapped
+profiler = cProfile.Profile() if sys.argv[1] == "profile" else None
+started = time.perf_counter()
+if profiler:
+    profiler.enable()
+report = sync(hub.engine, hub.settings, hub.plugins, SyncOptions(("aaf",)))
+if profiler:
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    print(out.getvalue(), file=sys.stderr)
+total = time.perf_counter() - started
+persons = report.total.persons
+print(f"{persons} persons, {total:.2f} s, reading {reading:.2f} s, core {total - reading:.2f} s, "
+      f"{persons / (total - reading):.0f} persons/s")
+"""
+
+
+class Database:
+    """A fresh SQLite file or PostgreSQL schema, dropped afterwards."""
+
+    def __init__(self, kind: str, work: Path):
+        self.kind, self.work = kind, work
+        if kind == "sqlite":
+            self.url = f"sqlite:///{work / f'hub-{uuid.uuid4().hex[:6]}.db'}"
+        else:
+            from sqlalchemy import create_engine, text
+
+            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+            self.admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+            with self.admin.connect() as conn:
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
+
+    def upgrade(self, env: dict) -> dict:
+        env = {**env, "HUB_DATABASE_URL": self.url}
+        subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **env}, check=True, capture_output=True)
+        return env
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            from sqlalchemy import text
+
+            with self.admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            self.admin.dispose()
+        else:
+            for path in self.work.glob(Path(self.url.removeprefix("sqlite:///")).name + "*"):
+                path.unlink()
+
+
+def bench_database(kind: str, work: Path, env: dict, changed: list[str], profile: bool) -> dict:
+    """Full sync (in process, the reader's share timed apart), empty re-run, 1 % Delta; then maybe a profile."""
+    from plugins.aaf import writer
+
+    result: dict = {}
+    db = Database(kind, work)
+    try:
+        env = db.upgrade(env)
+        result["full_sync"] = measured_cpu([sys.executable, "-c", CORE, "plain"], env)
+        result["core"] = result["full_sync"]["last_line"]
+        result["second_sync_empty_plan"] = measured_cpu([HUB, "sync", "aaf"], env)
+        delta = [("modify", "Eleve", j, {"sn": f"CHANGÉ {j}"}) for j in changed]
+        writer.write_delta(work / "aaf", delta, stamp="20270101")
+        result["incremental_1pct"] = measured_cpu([HUB, "sync", "aaf"], {**env, "HUB_PLUGINS__AAF__MODE": "delta"})
+        for old in (work / "aaf").glob("*Delta*"):
+            old.unlink()
+    finally:
+        db.drop()
+    if profile:
+        db = Database(kind, work)
+        try:
+            env = db.upgrade(env)
+            core = subprocess.run([sys.executable, "-c", CORE, "profile"], env={**os.environ, **env},
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            result["core_profile"] = core.stderr.strip().splitlines()[:45]
+        finally:
+            db.drop()
+    return result
+
+
+def measured_cpu(cmd: list[str], env: dict) -> dict:
+    """`measured`, plus the CPU seconds (user + system, the reader's process included): the machine may be busy."""
+    started = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M cpu=%U+%S", *cmd], env={**os.environ, **env},
+                            capture_output=True, text=True)  # fmt: skip
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
+    rss, cpu = result.stderr.strip().splitlines()[-1].split()
+    user, system = cpu.removeprefix("cpu=").split("+")
+    lines = [line for line in result.stdout.strip().splitlines() if line.strip()]
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(float(user) + float(system), 2),
+            "peak_rss_mib": round(int(rss.removeprefix("maxrss_kb=")) / 1024, 1),
+            "last_line": lines[-1] if lines else ""}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--databases", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite"])
+    parser.add_argument("--profile", action="store_true", help="run the core step under cProfile")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary folder)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hub-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    (work / "hub.toml").write_text(textwrap.dedent(f"""\
+    (work / "hub.toml").write_text(
+        textwrap.dedent(f"""\
         [plugins]
         enabled = ["aaf"]
         [plugins.aaf]
-        path = "{work / 'aaf'}"
+        path = "{work / "aaf"}"
         school_year = 2026
-        """))
-    db = work / "hub.db"
-    for leftover in work.glob("hub.db*"):
-        leftover.unlink()
-    env = {**os.environ, "HUB_CONFIG": str(work / "hub.toml"), "HUB_DATABASE_URL": f"sqlite:///{db}"}
-
-    subprocess.run([HUB, "db", "upgrade"], env=env, check=True, capture_output=True)
+        """)
+    )
+    env = {"HUB_CONFIG": str(work / "hub.toml"), "HUB_DATABASE_URL": f"sqlite:///{work / 'generate.db'}"}
+    subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **env}, check=True, capture_output=True)
+    for old in (work / "aaf").glob("*.xml"):
+        old.unlink()
     generate = measured([HUB, "demo", "--persons", str(args.persons), "generate"], env)
     files = sorted(str(p) for p in (work / "aaf").glob("*.xml"))
-    baseline = measured([sys.executable, "-c", RAW_ITERPARSE, *files], env)
-    first = measured([HUB, "sync", "aaf"], env)
-    again = measured([HUB, "sync", "aaf"], env)
+    baseline = measured_cpu([sys.executable, "-c", RAW_READ, *files], env)
 
-    result = {
+    from hub.demo import generate_academie
+
+    pupils = [p.jointure for p in generate_academie(args.persons, seed=1, school_year=2026).persons_of("eleve")]
+    changed = pupils[:: max(1, len(pupils) // max(1, args.persons // 100))][: args.persons // 100]
+    result: dict = {
         "benchmark": "aaf_sync",
         "persons_requested": args.persons,
         "records": int(baseline["last_line"].split()[0]),
         "files_mib": round(sum(Path(f).stat().st_size for f in files) / 2**20, 1),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "generate": generate,
-        "raw_iterparse": baseline,
-        "full_sync": first,
-        "second_sync_empty_plan": again,
+        "raw_read": baseline,
     }
-    result["full_sync"]["records_per_second"] = round(result["records"] / first["seconds"])
-    result["ratio_full_sync_to_iterparse"] = round(first["seconds"] / baseline["seconds"], 2)
-    result["ratio_second_sync_to_iterparse"] = round(again["seconds"] / baseline["seconds"], 2)
+    for kind in args.databases:
+        numbers = result[kind] = bench_database(kind, work, env, changed, args.profile)
+        numbers["full_sync"]["records_per_second"] = round(result["records"] / numbers["full_sync"]["seconds"])
+        numbers["ratio_full_sync_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
+        numbers["ratio_second_sync_to_raw"] = round(
+            numbers["second_sync_empty_plan"]["seconds"] / baseline["seconds"], 2
+        )
+        numbers["ratio_full_sync_cpu_to_raw"] = round(numbers["full_sync"]["cpu_seconds"] / baseline["cpu_seconds"], 2)
+        numbers["incremental_share_of_full"] = round(
+            numbers["incremental_1pct"]["seconds"] / numbers["full_sync"]["seconds"], 3
+        )
     out = HERE / "results" / f"aaf_sync_{args.persons}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))

@@ -1,13 +1,19 @@
 """Benchmark: the same synthetic académie through LDAP (slapd) and AAF files, at several sizes.
 
-For each size and source: the raw read alone (ldap3 paged search; lxml iterparse),
-the full hub sync (read → plan → apply) on SQLite and PostgreSQL, the incremental
+For each size and source: the raw read alone (lxml iterparse; for LDAP: ldapsearch,
+python-ldap and ldap3, each a plain paged search of the attributes the hub reads),
+the full hub sync (read → plan → apply) on SQLite and PostgreSQL, for LDAP with each
+client (``[plugins.ldap] client``: ldap3, python-ldap), the incremental
 sync with 1 % of the people changed (twice: the first LDAP incremental after a
 slapadd re-reads every entry stamped in the load's last second, which after a bulk
 load is all of them; the second is the steady state), and the peak RSS of every
 step, each its own process.
 
     python benchmarks/sync_scale.py --sizes 10000 100000 1000000
+    python benchmarks/sync_scale.py --sizes 100000 --sources ldap --databases sqlite --ldap-clients python-ldap
+
+LDAP ratios (``ratio_to_raw``) are to the raw python-ldap read, the issue's yardstick
+(``ratio_to_raw_ldap3`` beside it).
 
 Writes benchmarks/results/sync_scale.json (one entry per size, merged with what is
 there). Needs slapd (see tests/slapd.py) and PostgreSQL on 127.0.0.1:5432 for the
@@ -37,6 +43,7 @@ from slapd import Slapd  # noqa: E402
 
 from hub.demo import generate_academie  # noqa: E402
 from plugins.aaf import writer as aaf_writer  # noqa: E402
+from plugins.ldap_directory import reader  # noqa: E402
 from plugins.ldap_directory.hookimpl import hub_write_demo as write_ldif  # noqa: E402
 
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -60,6 +67,48 @@ for flt, wanted in (("(objectClass=ENTStructure)", reader.STRUCTURE_ATTRIBUTES),
         count += entry["type"] == "searchResEntry"
 print(count, "entries")
 """
+
+# The same search through python-ldap (libldap): one page after the other, every value touched (counted)
+RAW_PYTHON_LDAP = """
+import sys
+import ldap
+from ldap.controls import SimplePagedResultsControl
+from plugins.ldap_directory import reader
+url, bind_dn, password, base = sys.argv[1:5]
+names = reader.DEFAULT_ATTRIBUTES
+conn = ldap.initialize(url)
+conn.simple_bind_s(bind_dn, password)
+count = values = 0
+for flt, wanted in (("(objectClass=ENTStructure)", reader.STRUCTURE_ATTRIBUTES),
+                    ("(objectClass=ENTPerson)", reader.PERSON_ATTRIBUTES)):
+    attributes = [names[n] for n in (*wanted, reader.TIMESTAMP) if names.get(n)]
+    page = SimplePagedResultsControl(True, size=1000, cookie="")
+    while True:
+        _, data, _, controls = conn.result3(conn.search_ext(base, ldap.SCOPE_SUBTREE, flt, attributes,
+                                                            serverctrls=[page]))
+        for _, entry in data:
+            count += 1
+            values += sum(len(v) for v in entry.values())
+        page.cookie = next(c.cookie for c in controls if c.controlType == page.controlType)
+        if not page.cookie:
+            break
+print(count, "entries", values, "values")
+"""
+
+# OpenLDAP's own client, output thrown away: the floor for any reader
+RAW_LDAPSEARCH = """
+for flt in "(objectClass=ENTStructure)" "(objectClass=ENTPerson)"; do
+  ldapsearch -x -LLL -H "$1" -D "$2" -w "$3" -b "$4" -E pr=1000/noprompt "$flt" $5
+done | grep -c '^dn:'
+"""
+
+
+def python_ldap_missing() -> str | None:
+    try:
+        import ldap  # noqa: F401
+    except ImportError as exc:
+        return f"python-ldap not installed ({exc}): pip install -e '.[ldap-c]'"
+    return None
 
 
 class Database:
@@ -101,19 +150,22 @@ def run_source(source: str, config: Path, databases: list[str], work: Path, env:
         db = Database(kind, work)
         try:
             environment = hub_env(config, db, **env)
-            subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **environment}, check=True,
-                           capture_output=True)
+            subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **environment}, check=True, capture_output=True)
             full = measured([HUB, "sync", source], environment)
             first = measured([HUB, "sync", source], change(environment))
             again = measured([HUB, "sync", source], change(environment))  # steady state: see the note below
-            results[kind] = {"full_sync": full, "incremental_1pct_first": first, "incremental_1pct": again,
-                             "incremental_share_of_full": round(again["seconds"] / full["seconds"], 3)}
+            results[kind] = {
+                "full_sync": full,
+                "incremental_1pct_first": first,
+                "incremental_1pct": again,
+                "incremental_share_of_full": round(again["seconds"] / full["seconds"], 3),
+            }
         finally:
             db.drop()
     return results
 
 
-def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
+def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients: list[str]) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"hub-scale-{size}-"))
     academie = generate_academie(persons=size, seed=1, school_year=2026)
     result: dict = {"persons": size, "counts": {str(k): n for k, n in academie.counts().items()}}
@@ -135,8 +187,9 @@ def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
             n = next(deltas)
             for old in aaf_dir.glob("*Delta*"):
                 old.unlink()
-            aaf_writer.write_delta(aaf_dir, [("modify", "Eleve", j, {"sn": f"CHANGÉ {n}"}) for j in changed],
-                                   stamp=f"202701{n:02d}")
+            aaf_writer.write_delta(
+                aaf_dir, [("modify", "Eleve", j, {"sn": f"CHANGÉ {n}"}) for j in changed], stamp=f"202701{n:02d}"
+            )
             return {**environment, "HUB_PLUGINS__AAF__MODE": "delta"}
 
         syncs = run_source("aaf", config, databases, work, {}, aaf_delta)
@@ -149,35 +202,66 @@ def bench_size(size: int, databases: list[str], sources: list[str]) -> dict:
         started = time.perf_counter()
         with Slapd(seed=[ldif]) as server:
             result["slapadd_and_start_seconds"] = round(time.perf_counter() - started, 2)
-            config = work / "ldap.toml"
-            config.write_text(textwrap.dedent(f"""\
-                [plugins]
-                enabled = ["ldap"]
-                [plugins.ldap]
-                url = "{server.url}"
-                bind_dn = "{server.root_dn}"
-                base_dn = "{server.suffix}"
-                school_year = 2026
-                """))
             secret = {"HUB_PLUGINS__LDAP__BIND_PASSWORD": server.root_password}
-            baseline = measured([sys.executable, "-c", RAW_LDAP, server.url, server.root_dn, server.root_password,
-                                 server.suffix], {"PYTHONPATH": str(HERE.parent)})
+            login = [server.url, server.root_dn, server.root_password, server.suffix]
+            raw = {"PYTHONPATH": str(HERE.parent)}
+            names = reader.DEFAULT_ATTRIBUTES
+            wanted = " ".join(
+                names[n]
+                for n in (*reader.STRUCTURE_ATTRIBUTES, *reader.PERSON_ATTRIBUTES, reader.TIMESTAMP)
+                if names.get(n)
+            )
+            result["ldap"] = {
+                "raw_ldapsearch": measured(["sh", "-c", RAW_LDAPSEARCH, "ldapsearch", *login, wanted]),
+                "raw_ldap3_paged_search": measured([sys.executable, "-c", RAW_LDAP, *login], raw),
+            }
+            if missing := python_ldap_missing():
+                result["ldap"]["raw_python_ldap"] = {"skipped": missing}
+                ldap_clients = [c for c in ldap_clients if c != "python-ldap"]
+            else:
+                result["ldap"]["raw_python_ldap"] = measured([sys.executable, "-c", RAW_PYTHON_LDAP, *login], raw)
 
             def ldap_modify(environment: dict) -> dict:
                 time.sleep(1.1)  # modifyTimestamp has a one-second resolution
                 conn = server.connection()
                 for jointure in changed:
-                    dn = next(iter(conn.extend.standard.paged_search(
-                        server.suffix, f"(ENTPersonJointure={jointure})", attributes=["sn"], paged_size=10,
-                        generator=False)))["dn"]
+                    dn = next(
+                        iter(
+                            conn.extend.standard.paged_search(
+                                server.suffix,
+                                f"(ENTPersonJointure={jointure})",
+                                attributes=["sn"],
+                                paged_size=10,
+                                generator=False,
+                            )
+                        )
+                    )["dn"]
                     conn.modify(dn, {"sn": [("MODIFY_REPLACE", [f"CHANGÉ {time.time_ns()}"])]})
                 conn.unbind()
                 return environment
 
-            syncs = run_source("ldap", config, databases, work, secret, ldap_modify)
-        result["ldap"] = {"raw_ldap3_paged_search": baseline, **syncs}
-        for numbers in syncs.values():
-            numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
+            for client in ldap_clients:
+                config = work / f"ldap-{client}.toml"
+                config.write_text(
+                    textwrap.dedent(f"""\
+                    [plugins]
+                    enabled = ["ldap"]
+                    [plugins.ldap]
+                    url = "{server.url}"
+                    bind_dn = "{server.root_dn}"
+                    base_dn = "{server.suffix}"
+                    school_year = 2026
+                    client = "{client}"
+                    """)
+                )
+                result["ldap"][client] = run_source("ldap", config, databases, work, secret, ldap_modify)
+        raws = result["ldap"]
+        for client in ldap_clients:
+            for numbers in raws[client].values():
+                full = numbers["full_sync"]["seconds"]
+                if "seconds" in raws["raw_python_ldap"]:
+                    numbers["ratio_to_raw"] = round(full / raws["raw_python_ldap"]["seconds"], 2)
+                numbers["ratio_to_raw_ldap3"] = round(full / raws["raw_ldap3_paged_search"]["seconds"], 2)
     subprocess.run(["rm", "-rf", str(work)], check=False)
     return result
 
@@ -187,11 +271,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--sources", nargs="+", default=["aaf", "ldap"])
+    parser.add_argument(
+        "--ldap-clients",
+        nargs="+",
+        default=["ldap3", "python-ldap"],
+        choices=["ldap3", "python-ldap"],
+        help="the LDAP readers whose hub sync is measured",
+    )
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     for size in args.sizes:
-        results.setdefault(str(size), {}).update(bench_size(size, args.databases, args.sources))
+        results.setdefault(str(size), {}).update(bench_size(size, args.databases, args.sources, args.ldap_clients))
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results[str(size)], indent=2), flush=True)
 

@@ -277,16 +277,26 @@ def _print_sync_report(h: Hub, report) -> None:
 @cli.command("deliver")
 @click.option("--target", "targets", multiple=True, help="only this target (repeatable)")
 @click.option("--limit", type=int, help="try at most this many changes")
-def deliver_command(targets, limit):
-    """Send pending outbox changes to the targets."""
-    from hub.sync.deliver import deliver
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="worker processes on this machine (PostgreSQL; SQLite keeps one)")
+def deliver_command(targets, limit, workers):
+    """Send pending outbox changes to the targets.
+
+    On PostgreSQL, workers started here and `hub deliver` runs on other machines share the outbox.
+    """
+    from hub.sync.deliver import deliver, deliver_in_workers
 
     h = ready_hub()
     if not h.plugins.targets:
         console.print("no target is enabled (no plugin in plugins.enabled delivers changes): nothing to send")
         return
-    report = deliver(h.engine, h.plugins, h.settings.delivery, lock_ttl_seconds=h.settings.lock_ttl_seconds,
-                     targets=list(targets) or None, limit=limit)
+    if workers > 1:
+        report = deliver_in_workers(h, workers, targets=list(targets) or None, limit=limit)
+    else:
+        report = deliver(h.engine, h.plugins, h.settings.delivery, lock_ttl_seconds=h.settings.lock_ttl_seconds,
+                         targets=list(targets) or None, limit=limit)
+    for holder in dict.fromkeys(report.taken_over):
+        console.print(f"[yellow]worker {escape(holder)} had died holding changes: they were delivered now[/]")
     table = Table("target", "delivered", "to retry", "dead")
     for target in sorted(set(report.delivered) | set(report.failed) | set(report.dead)):
         table.add_row(target, str(report.delivered.get(target, 0)), str(report.failed.get(target, 0)),
@@ -338,7 +348,8 @@ def purge_command(dry_run):
     h = ready_hub()
     report = purge(h.engine, h.settings, h.plugins.targets, dry_run=dry_run)
     verb = "would purge" if dry_run else "purged"
-    console.print(f"{verb} {report.persons} people, {report.runs} journal runs, {report.outbox_rows} outbox rows")
+    console.print(f"{verb} {report.persons} people, {report.runs} journal runs, {report.outbox_rows} outbox rows, "
+                  f"{report.refresh_tokens} SSO refresh tokens")
 
 
 @cli.group("journal", invoke_without_command=True)

@@ -1,4 +1,4 @@
-"""``hub serve`` (the web app under gunicorn) and ``hub admin`` (the console's local accounts).
+"""``hub serve`` (the web app under gunicorn), ``hub admin`` (the console's local accounts) and ``hub approve``.
 
 Kept apart from `hub.cli`, which adds these commands to the ``hub`` command.
 """
@@ -17,6 +17,7 @@ from hub.settings import CONSOLE_ROLES as ROLES
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(admin)
+    cli.add_command(approve)
 
 
 @click.command("serve")
@@ -53,6 +54,29 @@ def serve(bind, workers, access_log):
     Server().run()
 
 
+@click.command("approve")
+@click.argument("run_id", type=int)
+@click.option("--reason", required=True, help="why the held run may be applied (journaled)")
+def approve(run_id, reason):
+    """Apply held run RUN_ID over the safety limits, with its own options (--uai, --no-*): what the console's
+    "Approve and apply" does."""
+    from hub.cli import EXIT_HELD, console, ready_hub
+    from hub.web.accounts import audit
+    from hub.web.actions import approve_held_run
+
+    h, who = ready_hub(), _who()
+    try:
+        report = approve_held_run(h, run_id, by=who, reason=reason, trigger=who)
+    except HubError as exc:
+        audit(h.engine, who, "approve-held-run", f"run {run_id}", f"reason: {reason} → {exc}", outcome="failed")
+        raise
+    outcome = f"run {run_id} approved; applied as run {report.run_id}: {report.status} {report.message}".strip()
+    audit(h.engine, who, "approve-held-run", f"run {run_id}", f"reason: {reason} → {outcome}")
+    console.print(outcome, highlight=False, soft_wrap=True)
+    if report.status != "applied":
+        raise SystemExit(EXIT_HELD)
+
+
 @click.group("admin")
 def admin():
     """Local console accounts (roles: viewer, operator, admin)."""
@@ -77,13 +101,45 @@ def add_user_command(username, role, totp, password):
     from hub.cli import console, ready_hub
     from hub.web.accounts import add_user, audit, provisioning_uri
 
-    engine = ready_hub().engine
-    secret = add_user(engine, username, password, role, totp=totp)
+    h = ready_hub()
+    engine = h.engine
+    secret = add_user(engine, username, password, role, totp=totp, settings=_console_settings(h))
     audit(engine, _who(), "add-user", username, f"role {role}{', TOTP' if totp else ''}")
     console.print(f"user {username} ({role}) created", highlight=False)
     if secret:
         console.print(f"enrol this in an authenticator app (shown once):\n{provisioning_uri(username, secret)}",
                       highlight=False, soft_wrap=True)
+
+
+def _console_settings(h):
+    """The console's settings, its secrets (the TOTP key) refused in the settings file as `hub serve` does."""
+    from hub.settings import ConsoleSettings, refuse_secrets_in_file
+
+    refuse_secrets_in_file(ConsoleSettings, h.settings.file_data, ("console",), h.settings.config_file)
+    return h.settings.console
+
+
+@admin.command("totp-key")
+def totp_key_command():
+    """Print a new key to encrypt TOTP secrets with: put it in HUB_CONSOLE__TOTP_KEY (or a file named by
+    HUB_CONSOLE__TOTP_KEY_FILE), never in the settings file nor the repository."""
+    from hub.web.accounts import new_totp_key
+
+    click.echo(new_totp_key())
+
+
+@admin.command("encrypt-totp")
+def encrypt_totp_command():
+    """Encrypt the TOTP secrets stored in clear by a hub from before their encryption at rest."""
+    from hub.cli import console, ready_hub
+    from hub.web.accounts import audit, encrypt_clear_totp
+
+    h = ready_hub()
+    changed = encrypt_clear_totp(h.engine, _console_settings(h))
+    for username in changed:
+        audit(h.engine, _who(), "encrypt-totp", username, "TOTP secret encrypted at rest")
+    console.print(f"{len(changed)} TOTP secret(s) encrypted" + (f": {', '.join(changed)}" if changed else ""),
+                  highlight=False)
 
 
 @admin.command("users")

@@ -76,11 +76,16 @@ class DeliverySettings(Strict):
     backoff_seconds: float = Field(30, ge=0)
     backoff_max_seconds: float = Field(6 * 3600, ge=0)
     batch_size: int = Field(200, ge=1)
+    lease_seconds: float = Field(300, gt=0, description="how long a worker's claim on outbox rows holds: one "
+                                 "hub_deliver call must end within it; a worker dead on another host keeps its "
+                                 "rows this long")
 
 
 class RetentionSettings(Strict):
     journal_days: int = Field(400, ge=1, description="runs and their events older than this are purged")
     delivered_days: int = Field(30, ge=1, description="delivered outbox rows older than this are purged")
+    refresh_token_days: int = Field(7, ge=0, description="SSO refresh tokens used, revoked or expired longer ago "
+                                    "than this are purged (kept a while to tell a replayed token from a forged one)")
 
 
 class JobSettings(Strict):
@@ -165,6 +170,10 @@ class SsoClientSettings(Strict):
                               "email, birthdate, profile, uai, uais, classes, ine, jointure, functions")
     cas_user: str = Field("sub", description="CAS: the claim given as cas:user")
     idp: str | None = Field(None, description="send this client's users straight to this IdP")
+    frontchannel_logout_uri: str | None = Field(None, description="OIDC Front-Channel Logout 1.0: loaded in an "
+                                                "iframe (with iss and sid) when the user logs out at the hub")
+    backchannel_logout_uri: str | None = Field(None, description="OIDC Back-Channel Logout 1.0: a signed "
+                                               "logout_token is POSTed here when the user logs out at the hub")
 
 
 class SsoSettings(Strict):
@@ -273,6 +282,8 @@ class ConsoleSettings(Strict):
     indicator_weeks: int = Field(12, ge=1, le=104, description="weeks of connection rates the indicators show")
     indicator_cache_minutes: int = Field(10, ge=0, description="indicators are computed at most this often "
                                          "(0: on every view)")
+    totp_key: SecretStr | None = Field(None, description="encrypts the accounts' TOTP secrets at rest: "
+                                       "HUB_CONSOLE__TOTP_KEY(_FILE), a Fernet key (`hub admin totp-key` makes one)")
 
 
 class HubSettings(BaseSettings):

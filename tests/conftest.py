@@ -7,7 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+
+os.environ.setdefault("COLUMNS", "200")  # rich sizes the CLI's tables from it: wide enough for the tests to read
+from click.testing import CliRunner  # noqa: E402
 from hubtest import HubEnv
 from sqlalchemy import create_engine, text
 

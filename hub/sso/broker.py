@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlencode
 
-from flask import current_app, redirect, render_template
+from flask import current_app, redirect, render_template, request
 
 from hub.errors import SettingsError
 from hub.hookspecs import AccountLink, LinkRefused
@@ -45,8 +47,9 @@ class Broker:
     def signing_keys(self):
         from hub.sso.keys import SigningKeys
 
-        return SigningKeys(self.settings.oidc_signing_keys.get_secret_value() if self.settings.oidc_signing_keys
-                           else None)
+        return SigningKeys(
+            self.settings.oidc_signing_keys.get_secret_value() if self.settings.oidc_signing_keys else None
+        )
 
     @cached_property
     def sp(self):
@@ -71,31 +74,59 @@ class Broker:
             raise Refused("saml", name, f"metadata of {name}", "metadata", str(exc), status=503) from None
 
     def refused_page(self, refusal: Refused):
-        run_id = journal_refusal(self.engine, refusal.protocol, refusal.source, refusal.record, refusal.code,
-                                 refusal.reason)
-        return render_template("sso/page.html", title="Connexion refusée", reason=refusal.reason,
-                               reference=f"journal {run_id} ({refusal.code})"), refusal.status
+        run_id = journal_refusal(
+            self.engine, refusal.protocol, refusal.source, refusal.record, refusal.code, refusal.reason
+        )
+        return render_template(
+            "sso/page.html",
+            title="Connexion refusée",
+            reason=refusal.reason,
+            reference=f"journal {run_id} ({refusal.code})",
+        ), refusal.status
 
     def log_in(self, identity, session_index: str | None, next_url: str):
         """Link the upstream identity to a hub person (hook ``hub_link_account``), store the link and open the
         session; a refusal or no rule at all ends on a page, never on a guess."""
         answer = self.plugins.hook.hub_link_account(identity=identity, people=self.people)
         if answer is None:
-            raise Refused("saml", identity.idp, f"subject {identity.name_id}", "no_rule",
-                          f"no plugin links the accounts of IdP {identity.idp}")
+            raise Refused(
+                "saml",
+                identity.idp,
+                f"subject {identity.name_id}",
+                "no_rule",
+                f"no plugin links the accounts of IdP {identity.idp}",
+            )
         if isinstance(answer, LinkRefused):
             raise Refused("saml", identity.idp, f"subject {identity.name_id}", "no_match", answer.reason)
         if not isinstance(answer, AccountLink):
             raise TypeError(f"hub_link_account answered {answer!r}: an AccountLink, a LinkRefused or None")
         self.people.remember(identity.idp, answer.subject, answer.person_key, answer.how)
         session.renew()
-        session["user"] = {"key": answer.person_key, "idp": identity.idp, "auth_time": int(time.time()),
-                           "name_id": identity.name_id, "session_index": session_index}
+        session["user"] = {
+            "key": answer.person_key,
+            "idp": identity.idp,
+            "auth_time": int(time.time()),
+            "name_id": identity.name_id,
+            "session_index": session_index,
+            "sid": secrets.token_urlsafe(16),
+        }  # the OIDC session id its clients are given
         return redirect(next_url)
 
 
 def broker() -> Broker:
     return current_app.extensions["sso"]
+
+
+def start_login(next_url: str, client_name: str, force: bool = False):
+    """Send the browser to log in, then back to ``next_url``: straight to the IdP the rules choose from this
+    request (hook ``hub_select_idp``: an ``idp_hint``, the client's own IdP…), else to the discovery page."""
+    b = broker()
+    client = b.settings.clients.get(client_name)
+    idp = b.plugins.hook.hub_select_idp(request=request, idps=b.settings.idps, client=client)
+    extra = {"force": "1"} if force else {}
+    if idp in b.settings.idps:
+        return redirect(f"/saml/login/{idp}?{urlencode({'next': next_url, **extra})}")
+    return redirect(f"/sso/login?{urlencode({'next': next_url, 'client': client_name, **extra})}")
 
 
 def safe_next(value: str | None) -> str:

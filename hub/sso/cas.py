@@ -18,7 +18,7 @@ from flask import Blueprint, Response, redirect, request
 from lxml import etree
 
 from hub.errors import SettingsError
-from hub.sso.broker import Refused, broker
+from hub.sso.broker import Refused, broker, start_login
 from hub.sso.events import journal_refusal, record_login
 from hub.sso.oidc import released_claims
 from hub.sso.sessions import session
@@ -38,8 +38,10 @@ def client_for(service: str | None) -> str | None:
     if not service:
         return None
     clients = broker().settings.clients
-    return next((name for name, c in clients.items()
-                 if c.protocol == "cas" and any(allows(p, service) for p in c.services)), None)
+    return next(
+        (name for name, c in clients.items() if c.protocol == "cas" and any(allows(p, service) for p in c.services)),
+        None,
+    )
 
 
 def check_services(clients: dict) -> None:
@@ -50,8 +52,10 @@ def check_services(clients: dict) -> None:
             raise SettingsError(f"setting sso.clients.{name}.services: a CAS client needs its allowed service URLs")
         for pattern in client.services:
             if pattern.startswith("^") != pattern.endswith("$"):
-                raise SettingsError(f"setting sso.clients.{name}.services: {pattern!r} must be an exact URL or a "
-                                    "regex anchored with ^…$")
+                raise SettingsError(
+                    f"setting sso.clients.{name}.services: {pattern!r} must be an exact URL or a "
+                    "regex anchored with ^…$"
+                )
             if pattern.startswith("^"):
                 try:
                     re.compile(pattern)
@@ -74,23 +78,34 @@ def login():
     service = request.args.get("service")
     name = client_for(service)
     if name is None:
-        return b.refused_page(Refused("cas", "unknown", f"service {service}"[:300], "INVALID_SERVICE",
-                                      "ce service n'est pas autorisé à utiliser la connexion de l'ENT", status=400))
+        return b.refused_page(
+            Refused(
+                "cas",
+                "unknown",
+                f"service {service}"[:300],
+                "INVALID_SERVICE",
+                "ce service n'est pas autorisé à utiliser la connexion de l'ENT",
+                status=400,
+            )
+        )
     user = session.get("user")
     if request.args.get("renew") == "true":  # a fresh login, credentials asked again (ForceAuthn upstream)
         session.pop("user", None)
-        return redirect(f"/sso/login?{urlencode({'next': _login_path(service), 'client': name, 'force': '1'})}")
+        return start_login(_login_path(service), name, force=True)
     if not user:
         if request.args.get("gateway") == "true":
             return redirect(service)
-        return redirect(f"/sso/login?{urlencode({'next': _login_path(service), 'client': name})}")
+        return start_login(_login_path(service), name)
     person = b.people.person(user["key"])
     if person is None:
         session.clear()
-        return redirect(f"/sso/login?{urlencode({'next': _login_path(service), 'client': name})}")
+        return start_login(_login_path(service), name)
     ticket = f"ST-{secrets.token_urlsafe(32)}"
-    b.entries.put(f"cas:ticket:{ticket}", {"service": service, "client": name, "person_key": user["key"]},
-                  b.settings.cas_ticket_seconds)
+    b.entries.put(
+        f"cas:ticket:{ticket}",
+        {"service": service, "client": name, "person_key": user["key"]},
+        b.settings.cas_ticket_seconds,
+    )
     record_login(b.engine, user["key"], person, name, user["idp"])
     return redirect(_with_params(service, ticket=ticket))
 
@@ -103,8 +118,9 @@ def service_validate():
         return _failure("INVALID_REQUEST", "service and ticket are both required", service)
     found = broker().entries.pop(f"cas:ticket:{ticket}")
     if found is None:
-        return _failure("INVALID_TICKET", f"ticket {ticket[:12]}… not recognized (unknown, expired or already "
-                        "used)", service)
+        return _failure(
+            "INVALID_TICKET", f"ticket {ticket[:12]}… not recognized (unknown, expired or already used)", service
+        )
     if found["service"] != service:
         return _failure("INVALID_SERVICE", "the ticket was issued for another service", service)
     claims = released_claims(found["client"], found["person_key"])
@@ -120,8 +136,7 @@ def service_validate():
 
 
 def _failure(code: str, reason: str, service: str | None):
-    journal_refusal(broker().engine, "cas", client_for(service) or "unknown", f"service {service}"[:300], code,
-                    reason)
+    journal_refusal(broker().engine, "cas", client_for(service) or "unknown", f"service {service}"[:300], code, reason)
     root = etree.Element(f"{{{CAS_NS}}}serviceResponse", nsmap={"cas": CAS_NS})
     failure = etree.SubElement(root, f"{{{CAS_NS}}}authenticationFailure", code=code)
     failure.text = reason

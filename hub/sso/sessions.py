@@ -58,7 +58,7 @@ class ServerSessions:
 
     def save(self, session: ServerSession, response) -> None:
         old = getattr(session, "old_sid", None)
-        if old:
+        if old and not session:
             self.entries.delete(f"session:{old}")
         if not session:
             if not session.new:
@@ -70,8 +70,17 @@ class ServerSessions:
         if remaining <= 0 or (not session.modified and at - session.touched < self.idle / 20):
             return  # nothing new, and touched a moment ago: one write saved per request
         ttl = math.ceil(min(self.idle, remaining))  # open_session checks the lifetime to the second
-        self.entries.put(f"session:{session.sid}", {"data": dict(session), "started": session.started,
-                                                     "touched": at}, ttl)
+        self.entries.put_many(
+            [(f"session:{session.sid}", {"data": dict(session), "started": session.started, "touched": at}, ttl)],
+            delete=(f"session:{old}",) if old else (),
+        )
         # SAML answers arrive by a cross-site POST: over HTTPS the cookie must be SameSite=None to come with it
-        response.set_cookie(COOKIE, session.sid, max_age=ttl, httponly=True, path="/", secure=self.secure,
-                            samesite="None" if self.secure else "Lax")
+        response.set_cookie(
+            COOKIE,
+            session.sid,
+            max_age=ttl,
+            httponly=True,
+            path="/",
+            secure=self.secure,
+            samesite="None" if self.secure else "Lax",
+        )

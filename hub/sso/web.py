@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 
 from hub.sso.broker import broker, safe_next
+from hub.sso.logout import end_session
 from hub.sso.sessions import session
 
 bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
@@ -24,8 +25,14 @@ def login():
     if idp in b.settings.idps:
         force = {"force": "1"} if request.args.get("force") == "1" else {}
         return redirect(f"/saml/login/{idp}?{urlencode({'next': next_url, **force})}")
-    return render_template("sso/page.html", title="Qui êtes-vous ?", choices=PROFILES, action="/sso/login",
-                           next=next_url, force=request.args.get("force") == "1")
+    return render_template(
+        "sso/page.html",
+        title="Qui êtes-vous ?",
+        choices=PROFILES,
+        action="/sso/login",
+        next=next_url,
+        force=request.args.get("force") == "1",
+    )
 
 
 @bp.get("/whoami")
@@ -40,8 +47,8 @@ def logout():
     user = session.get("user")
     if user and "saml" in current_app.blueprints:
         return redirect("/saml/logout")
-    session.clear()
-    return render_template("sso/page.html", title="Vous êtes déconnecté.")
+    front_channel = end_session(broker())
+    return render_template("sso/page.html", title="Vous êtes déconnecté.", frames=front_channel, next="/sso/logout")
 
 
 def current_user() -> dict | None:

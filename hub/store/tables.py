@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -336,8 +337,13 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime()),
+    Column("claimed_by", String(300)),  # the worker (host:pid) that took the row; kept once delivered
+    Column("claimed_until", UTCDateTime()),  # its lease: past it (or once it died) another worker takes the row
     Index("ix_outbox_due", "status", "target", "next_attempt_at"),
     Index("ix_outbox_target_key", "target", "key"),
+    Index("ix_outbox_pending", "id", postgresql_where=text("status = 'pending'"),
+          sqlite_where=text("status = 'pending'")),  # workers claim the oldest pending rows, never scan the sent
+    Index("ix_outbox_claimed_until", "claimed_until"),
 )
 
 target_link = Table(  # the id a target gave a hub entity (a SCIM id…), so updates and deletes reach it
@@ -367,6 +373,9 @@ run = Table(
     Column("counts", JSON, nullable=False, default=dict),
     Column("message", Text),
     Column("pid", Integer),
+    Column("host", String(255)),  # with pid: only this machine can tell whether the run's process died
+    Column("phase", String(40)),  # what a running sync is doing (reading aaf, planning…); see journal.Progress
+    Column("options", JSON),  # a sync's options (sources, uai, disabled_ops, full): approving a held run replays them
     Index("ix_run_action_source", "action", "source"),
 )
 
@@ -416,8 +425,9 @@ login_event = Table(  # one row per successful login through the broker: the ind
     Column("profile", String(20), nullable=False),  # person kind: pupil, parent, teacher, staff…
     Column("client_id", String(100), nullable=False),  # the OIDC/CAS/SAML client the user was going to
     Column("idp", String(100), nullable=False),  # the upstream IdP that authenticated them
-    Index("ix_login_event_at", "at"),
-    Index("ix_login_event_uai_at", "uai", "at"),
+    Index("ix_login_event_window", "at", "person_key", "uai", "profile"),  # the indicators' window, read from the index
+    Index("ix_login_event_uai_at", "uai", "at", "profile", "person_key"),  # covering: the rates per establishment
+    Index("ix_login_event_person_key", "person_key"),  # has this person ever logged in (accounts activated)
 )
 
 account_link = Table(  # an upstream identity (IdP + its stable subject) linked to a hub person at first login
@@ -447,6 +457,7 @@ oidc_refresh_token = Table(  # long-lived OIDC grants: a refresh token (stored h
     Column("issued_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    Column("sid", String(64), index=True),  # the broker session it was issued in (its logout revokes it)
 )
 
 # --- helpdesk (hub/helpdesk) ----------------------------------------------------------------
@@ -529,7 +540,7 @@ admin_user = Table(  # a console account (`hub admin add-user`), logged in local
     Column("person_key", String(300), unique=True),  # `hub admin link-person`: this staff member logs in by SSO
     Column("password_hash", String(255), nullable=False),  # argon2id
     Column("role", String(10), nullable=False),  # viewer | operator | admin
-    Column("totp_secret", String(64)),  # base32; when set, logging in also takes the 6-digit code
+    Column("totp_secret", String(200)),  # Fernet-encrypted (console.totp_key); when set, login takes a code
     Column("totp_step", Integer),  # the 30-second step of the last code used: a code works once
     Column("disabled", Boolean, nullable=False, default=False),
     Column("failed_logins", Integer, nullable=False, default=0),

@@ -8,9 +8,15 @@ the work in progress holds it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -28,11 +34,11 @@ class Journal:
         self._event_counts: dict[int, int] = {}
 
     def start(self, action: str, *, source: str | None = None, trigger: str = "cli", dry_run: bool = False,
-              forced: bool = False) -> int:
+              forced: bool = False, **values) -> int:
         with self.engine.begin() as conn:
             return conn.execute(insert(run).values(
                 action=action, source=source, trigger=trigger, status="running", dry_run=dry_run,
-                forced=forced, started_at=now(), counts={}, pid=os.getpid(),
+                forced=forced, started_at=now(), counts={}, pid=os.getpid(), host=socket.gethostname(), **values,
             )).inserted_primary_key[0]
 
     def update(self, run_id: int, conn: Connection | None = None, **values) -> None:
@@ -60,6 +66,7 @@ class Journal:
         if events:
             conn.execute(insert(run_event), events)
         self.update(run_id, conn, status=status, finished_at=now(), message=message, **values)
+        _forget_progress(self.engine, run_id)
 
     def event(self, run_id: int, level: str, record: str, reason: str, *, key: str = "") -> None:
         count = self._event_counts.get(run_id, 0) + 1
@@ -80,16 +87,80 @@ class Journal:
 
     def mark_interrupted(self, action: str, source: str | None,
                          message: str = "the process died; nothing of it was applied") -> list[int]:
-        """Runs left 'running' by a process that died: say so, and return their ids."""
+        """Runs left 'running' by a process of this machine that died: say so, and return their ids.
+
+        A run of another machine (a delivery worker there) is left to that machine: only it can tell."""
+        here = socket.gethostname()
         with self.engine.begin() as conn:
-            rows = conn.execute(select(run.c.id, run.c.pid).where(
+            rows = conn.execute(select(run.c.id, run.c.pid, run.c.host).where(
                 run.c.action == action, run.c.source == source,
                 run.c.status.in_(("running", "applying")))).all()
-            dead = [r.id for r in rows if not process_alive(r.pid)]
+            dead = [r.id for r in rows if r.host in (None, here) and not process_alive(r.pid)]
             if dead:
                 conn.execute(update(run).where(run.c.id.in_(dead)).values(
                     status="interrupted", finished_at=now(), message=message))
+            for run_id in dead:
+                _forget_progress(self.engine, run_id)
             return dead
+
+    def report_progress(self, run_id: int, records_read: int, phase: str) -> None:
+        """Where a running run is. SQLite: its own transaction holds the only writer, so a file beside the database."""
+        if self.engine.dialect.name != "sqlite":
+            self.update(run_id, records_read=records_read, phase=phase)
+        elif file := progress_file(self.engine, run_id):
+            with suppress(OSError):  # a report that cannot be written is only missing from the console
+                temp = file.with_suffix(".tmp")
+                temp.write_text(json.dumps({"records_read": records_read, "phase": phase}))
+                temp.replace(file)  # readers see the old report or the new one, never half of one
+
+    def progress(self, run_id: int) -> dict | None:
+        """A run's status, records read and phase, as fresh as the run last reported them (None: no such run)."""
+        row = self.run(run_id)
+        if row is None:
+            return None
+        found = {"status": row.status, "records_read": row.records_read, "phase": row.phase}
+        file = progress_file(self.engine, run_id)
+        if row.status in ("running", "applying") and file is not None:
+            with suppress(OSError, ValueError):  # not reported yet, or just removed by the run's end
+                found.update(json.loads(file.read_text()))
+        return found
+
+
+PROGRESS_SECONDS = 1.0  # a running sync reports its progress at most this often
+
+
+class Progress:
+    """A running sync's records read and phase for the console, reported at most once a second (a
+    time check per staged batch: nothing measurable)."""
+
+    def __init__(self, journal: Journal, run_id: int, on_records: Callable[[int], None] | None = None):
+        self.journal, self.run_id, self.on_records = journal, run_id, on_records
+        self.read, self.name, self._last = 0, "", 0.0
+
+    def records(self, read: int) -> None:
+        if self.on_records:
+            self.on_records(read)
+        self.read = read
+        if time.monotonic() - self._last >= PROGRESS_SECONDS:
+            self.phase(self.name)
+
+    def phase(self, name: str) -> None:
+        self.name, self._last = name, time.monotonic()
+        self.journal.report_progress(self.run_id, self.read, name)
+
+
+def progress_file(engine: Engine, run_id: int) -> Path | None:
+    """SQLite: the file a running run reports its progress in; None on PostgreSQL (the run's row takes it)
+    and for an in-memory database (nobody else can look)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(f"{database}-run{run_id}.progress")
+
+
+def _forget_progress(engine: Engine, run_id: int) -> None:
+    if file := progress_file(engine, run_id):
+        file.unlink(missing_ok=True)
 
 
 @dataclass

@@ -43,38 +43,58 @@ KEY_WIDTH = person_table.c.person_key.type.length
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 PSEUDO_CODE = re.compile(r"^[0-9A-Z][0-9A-Z._-]{0,7}$")
 
+
 def _limit(column) -> int:
     return column.type.length
 
 
 # The widths of the stored columns: a longer value is the record's error, not the run's.
 LIMITS = {
-    "last name": _limit(person_table.c.last_name), "first name": _limit(person_table.c.first_name),
-    "email": _limit(person_table.c.email), "jointure": _limit(person_table.c.jointure),
-    "MEF": _limit(enrollment_table.c.mef), "niveau": _limit(enrollment_table.c.niveau),
-    "division": _limit(enrollment_table.c.division), "group code": _limit(group_table.c.code),
-    "group label": _limit(group_table.c.label), "subject": _limit(teaching_assignment.c.subject),
-    "name": _limit(establishment_table.c.name), "commune": _limit(establishment_table.c.commune),
-    "zone": _limit(establishment_table.c.zone), "territorial unit": _limit(establishment_table.c.territorial_unit),
+    "last name": _limit(person_table.c.last_name),
+    "first name": _limit(person_table.c.first_name),
+    "email": _limit(person_table.c.email),
+    "jointure": _limit(person_table.c.jointure),
+    "MEF": _limit(enrollment_table.c.mef),
+    "niveau": _limit(enrollment_table.c.niveau),
+    "division": _limit(enrollment_table.c.division),
+    "group code": _limit(group_table.c.code),
+    "group label": _limit(group_table.c.label),
+    "subject": _limit(teaching_assignment.c.subject),
+    "name": _limit(establishment_table.c.name),
+    "commune": _limit(establishment_table.c.commune),
+    "zone": _limit(establishment_table.c.zone),
+    "territorial unit": _limit(establishment_table.c.territorial_unit),
     "guardian key": KEY_WIDTH,
-    "function code": _limit(person_function.c.code), "function label": _limit(person_function.c.label),
-    "discipline": _limit(person_function.c.discipline), "code": _limit(nomenclature_table.c.code),
-    "label": _limit(nomenclature_table.c.label), "national code": _limit(nomenclature_table.c.national_code),
-    "niveau label": _limit(nomenclature_table.c.niveau), "filiere": _limit(nomenclature_table.c.filiere),
+    "function code": _limit(person_function.c.code),
+    "function label": _limit(person_function.c.label),
+    "discipline": _limit(person_function.c.discipline),
+    "code": _limit(nomenclature_table.c.code),
+    "label": _limit(nomenclature_table.c.label),
+    "national code": _limit(nomenclature_table.c.national_code),
+    "niveau label": _limit(nomenclature_table.c.niveau),
+    "filiere": _limit(nomenclature_table.c.filiere),
 }
+
+
+GROUP_CODE_WIDTH, SUBJECT_WIDTH = LIMITS["group code"], LIMITS["subject"]
+# keyword (as check_text takes it) -> (label, column width)
+_CHECKS = {label.replace(" ", "_"): (label, width) for label, width in LIMITS.items()}
 
 
 def check_text(record: str, **values: str | None) -> None:
     """Refuse a value wider than its column, or carrying a control, escape or bidi-override character (which
     would garble a terminal or a page). Keyword names are LIMITS keys with _ for spaces."""
     for name, value in values.items():
-        label = name.replace("_", " ")
-        limit = LIMITS[label]
-        if value and len(value) > limit:
+        label, limit = _CHECKS[name]
+        if not value or (len(value) <= limit and value.isprintable()):  # the usual case, C-fast
+            continue
+        if len(value) > limit:
             raise RecordError(record, f"{label} {value[:40]!r}… is {len(value)} characters, more than {limit}")
-        if value and not value.isprintable() and (bad := CONTROL.search(value)):  # isprintable: C-fast
-            raise RecordError(record, f"{label} {CONTROL.sub('?', value)[:40]!r} contains the control character "
-                              f"U+{ord(bad.group()):04X}")
+        if bad := CONTROL.search(value):
+            raise RecordError(
+                record,
+                f"{label} {CONTROL.sub('?', value)[:40]!r} contains the control character U+{ord(bad.group()):04X}",
+            )
 
 
 def normalize_establishment(item: Establishment) -> Establishment:
@@ -82,8 +102,9 @@ def normalize_establishment(item: Establishment) -> Establishment:
     uai = pseudo_code(item.uai, record=ref) if item.pseudo else _validate_uai(item.uai, record=ref)
     if not (item.name or "").strip():
         raise RecordError(ref, "missing name")
-    check_text(ref, name=item.name.strip(), commune=item.commune, zone=item.zone,
-                  territorial_unit=item.territorial_unit)
+    check_text(
+        ref, name=item.name.strip(), commune=item.commune, zone=item.zone, territorial_unit=item.territorial_unit
+    )
     groups, seen = [], set()
     for g in item.groups:
         code = (g.code or "").strip()
@@ -92,9 +113,13 @@ def normalize_establishment(item: Establishment) -> Establishment:
             seen.add(code)
             groups.append(dataclasses.replace(g, uai=uai, code=code, kind=GroupKind(g.kind)))
     return dataclasses.replace(
-        item, uai=uai, name=item.name.strip(), kind=EstablishmentKind(item.kind),
+        item,
+        uai=uai,
+        name=item.name.strip(),
+        kind=EstablishmentKind(item.kind),
         secteur_college=_validate_uai(item.secteur_college, record=ref) if item.secteur_college else None,
-        groups=groups, pseudo=bool(item.pseudo),
+        groups=groups,
+        pseudo=bool(item.pseudo),
     )
 
 
@@ -102,23 +127,42 @@ def pseudo_code(value: str, *, record: str) -> str:
     """The code of a pseudo-structure: up to 8 letters, digits and . _ - (it is stored where UAIs are)."""
     code = (value or "").strip().upper()
     if not PSEUDO_CODE.match(code):
-        raise RecordError(record, f"structure code {value!r} is neither a UAI nor a storable pseudo-structure code "
-                          "(up to 8 letters, digits, . _ -)")
+        raise RecordError(
+            record,
+            f"structure code {value!r} is neither a UAI nor a storable pseudo-structure code "
+            "(up to 8 letters, digits, . _ -)",
+        )
     return code
+
+
+_VALID_UAIS: dict[str, str] = {}  # a valid UAI as written -> canonical: the same few thousand in every record
+
+
+def _fine(value: str, width: int) -> bool:
+    """The usual case of `check_text`, without its call: short enough and printable."""
+    return len(value) <= width and value.isprintable()
 
 
 def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset()) -> Person:
     """Validate and canonicalize one person, or raise RecordError naming it and the reason.
 
     ``pseudo``: the codes of known pseudo-structures, accepted where a UAI is expected.
+    Runs once per record of every sync: the common case (canonical values) is kept cheap.
     """
     ref = item.source_ref or f"person {item.jointure or item.ine}"
 
     def checked_uai(value: str, *, record: str) -> str:
+        if (known := _VALID_UAIS.get(value)) is not None:  # valid whatever the pseudo-structures
+            return known
         code = (value or "").strip().upper()
-        return code if code in pseudo else _validate_uai(value, record=record)
+        if code in pseudo:
+            return code
+        code = _validate_uai(value, record=record)
+        if len(_VALID_UAIS) < 100_000:
+            _VALID_UAIS[value] = code
+        return code
 
-    kind = PersonKind(item.kind)
+    kind = item.kind if type(item.kind) is PersonKind else PersonKind(item.kind)
     last, first = (item.last_name or "").strip(), (item.first_name or "").strip()
     if not last or not first:
         raise RecordError(ref, "missing last name or first name")
@@ -133,32 +177,50 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     enrollment = item.enrollment
     if enrollment:
         check_text(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
-        enrollment = dataclasses.replace(enrollment, uai=checked_uai(enrollment.uai, record=ref))
+        if (code := checked_uai(enrollment.uai, record=ref)) != enrollment.uai:
+            enrollment = dataclasses.replace(enrollment, uai=code)
+    # the relations below are rebuilt only where a value changes: most records are canonical already
+    memberships = []
     for m in item.memberships:
-        check_text(ref, group_code=m.code)
-    for a in item.assignments:
-        check_text(ref, group_code=a.group_code, subject=a.subject)
-    memberships = tuple(dict.fromkeys(
-        Membership(checked_uai(m.uai, record=ref), m.code.strip(), GroupKind(m.kind))
-        for m in item.memberships if m.code.strip()
-    ))
+        if not _fine(m.code, GROUP_CODE_WIDTH):
+            check_text(ref, group_code=m.code)
+        if code := m.code.strip():
+            member_uai = checked_uai(m.uai, record=ref)
+            canonical = code == m.code and member_uai == m.uai and type(m.kind) is GroupKind
+            memberships.append(m if canonical else Membership(member_uai, code, GroupKind(m.kind)))
     for g in item.guardians:
-        check_text(ref, guardian_key=g.parent_key)
+        if not _fine(g.parent_key, KEY_WIDTH):
+            check_text(ref, guardian_key=g.parent_key)
     guardians = tuple({g.parent_key: g for g in item.guardians}.values())
-    assignments = tuple(dict.fromkeys(
-        dataclasses.replace(a, uai=checked_uai(a.uai, record=ref)) for a in item.assignments
-    ))
+    assignments = []
+    for a in item.assignments:
+        if not (_fine(a.group_code, GROUP_CODE_WIDTH) and _fine(a.subject or "", SUBJECT_WIDTH)):
+            check_text(ref, group_code=a.group_code, subject=a.subject)
+        code = checked_uai(a.uai, record=ref)
+        assignments.append(a if code == a.uai else dataclasses.replace(a, uai=code))
     functions = []
     for f in item.functions:
         code = (f.code or "").strip().upper()
         check_text(ref, function_code=code, function_label=f.label, discipline=f.discipline)
         if code:
-            functions.append(Function(checked_uai(f.uai, record=ref), code, (f.label or "").strip(),
-                                      (f.discipline or "").strip()))
-    return dataclasses.replace(
-        item, kind=kind, last_name=last, first_name=first, ine=ine, uai=uai, enrollment=enrollment,
-        memberships=memberships, guardians=guardians, assignments=assignments,
-        functions=tuple(dict.fromkeys(functions)), email=email, jointure=jointure,
+            functions.append(
+                Function(checked_uai(f.uai, record=ref), code, (f.label or "").strip(), (f.discipline or "").strip())
+            )
+    return Person(
+        kind,
+        last,
+        first,
+        jointure,
+        ine,
+        item.birth_date,
+        email,
+        uai,
+        enrollment,
+        tuple(dict.fromkeys(memberships)),
+        guardians,
+        tuple(dict.fromkeys(assignments)),
+        tuple(dict.fromkeys(functions)),
+        item.source_ref,
     )
 
 
@@ -167,11 +229,18 @@ def normalize_nomenclature(item: Nomenclature) -> Nomenclature:
     code, label = (item.code or "").strip(), (item.label or "").strip()
     if not code:
         raise RecordError(ref, "missing code")
-    check_text(ref, code=code, label=label, national_code=item.national_code, niveau_label=item.niveau,
-                  filiere=item.filiere)
-    return dataclasses.replace(item, kind=NomenclatureKind(item.kind), code=code, label=label,
-                               national_code=(item.national_code or "").strip(), niveau=(item.niveau or "").strip(),
-                               filiere=(item.filiere or "").strip())
+    check_text(
+        ref, code=code, label=label, national_code=item.national_code, niveau_label=item.niveau, filiere=item.filiere
+    )
+    return dataclasses.replace(
+        item,
+        kind=NomenclatureKind(item.kind),
+        code=code,
+        label=label,
+        national_code=(item.national_code or "").strip(),
+        niveau=(item.niveau or "").strip(),
+        filiere=(item.filiere or "").strip(),
+    )
 
 
 def apply_patch(stored: Person, patch: PersonPatch) -> Person:
@@ -197,8 +266,6 @@ def apply_patch(stored: Person, patch: PersonPatch) -> Person:
     return dataclasses.replace(stored, source_ref=patch.source_ref, **changes)
 
 
-
-
 def match_key(person: Person) -> str:
     """Names and birth date, folded (no accents, case, hyphens): equal for homonyms, never an identity.
 
@@ -208,7 +275,7 @@ def match_key(person: Person) -> str:
     key = f"{fold(person.last_name)}|{fold(person.first_name)}|{person.birth_date or ''}"
     if len(key) <= MATCH_KEY_WIDTH:
         return key
-    return f"{key[:MATCH_KEY_WIDTH - 17]}#{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+    return f"{key[: MATCH_KEY_WIDTH - 17]}#{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
 
 
 @lru_cache(maxsize=65536)  # names repeat a lot: folding each spelling once saves a second per 100k people

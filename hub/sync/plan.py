@@ -54,8 +54,7 @@ class Trip:
         return f"all {self.kind}" if self.uai == "*" else f"{self.uai} {self.kind}"
 
     def __str__(self) -> str:
-        return (f"{self.scope}: {self.measure} {self.count} of {self.population} "
-                f"({self.ratio:.0%} > {self.limit:.0%})")
+        return f"{self.scope}: {self.measure} {self.count} of {self.population} ({self.ratio:.0%} > {self.limit:.0%})"
 
 
 @dataclass
@@ -77,9 +76,16 @@ class Plan:
         return self.counts.get(f"{entity}.{op}", 0)
 
 
-def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None,
-                 disabled_ops: tuple[str, ...] = (), entities: frozenset[str] = frozenset(),
-                 rolled_over: list[str] = ()) -> Plan:
+def compute_plan(
+    conn: Connection,
+    run_id: int,
+    *,
+    complete_sources: list[str],
+    uai: str | None,
+    disabled_ops: tuple[str, ...] = (),
+    entities: frozenset[str] = frozenset(),
+    rolled_over: list[str] = (),
+) -> Plan:
     """Fill plan_change for this run and return its counts.
 
     ``complete_sources``: the sources whose feed was a full snapshot; the people they
@@ -94,16 +100,19 @@ def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], 
     plan = Plan(run_id, rolled_over=list(rolled_over))
     plan.parents_kept = _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
     for op in disabled_ops:
-        removed = conn.execute(delete(plan_change).where(
-            plan_change.c.run_id == run_id, plan_change.c.entity == "person",
-            plan_change.c.op.in_(SWITCHABLE[op]))).rowcount
+        removed = conn.execute(
+            delete(plan_change).where(
+                plan_change.c.run_id == run_id, plan_change.c.entity == "person", plan_change.c.op.in_(SWITCHABLE[op])
+            )
+        ).rowcount
         plan.skipped[op] = removed
     plan_relations(conn, run_id, entities)
     plan_archives(conn, run_id, plan.rolled_over)
     pc = plan_change
     rows = conn.execute(
         select(pc.c.source, pc.c.entity, pc.c.op, func.count())
-        .where(pc.c.run_id == run_id).group_by(pc.c.source, pc.c.entity, pc.c.op)
+        .where(pc.c.run_id == run_id)
+        .group_by(pc.c.source, pc.c.entity, pc.c.op)
     ).all()
     for source, entity, op, n in rows:
         plan.counts[f"{entity}.{op}"] = plan.counts.get(f"{entity}.{op}", 0) + n
@@ -116,23 +125,27 @@ def compute_plan(conn: Connection, run_id: int, *, complete_sources: list[str], 
 def _plan_establishments(conn: Connection, run_id: int) -> None:
     se, e = stage_establishment, establishment
     op = case((e.c.id.is_(None), "create"), else_="update")
-    conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "uai"],
-        select(literal(run_id), se.c.source, literal("establishment"), op, se.c.uai, se.c.uai)
-        .select_from(se.outerjoin(e, e.c.uai == se.c.uai))
-        .where(se.c.run_id == run_id, or_(e.c.id.is_(None), e.c.digest != se.c.digest, e.c.source != se.c.source)),
-    ))
+    conn.execute(
+        insert(plan_change).from_select(
+            ["run_id", "source", "entity", "op", "key", "uai"],
+            select(literal(run_id), se.c.source, literal("establishment"), op, se.c.uai, se.c.uai)
+            .select_from(se.outerjoin(e, e.c.uai == se.c.uai))
+            .where(se.c.run_id == run_id, or_(e.c.id.is_(None), e.c.digest != se.c.digest, e.c.source != se.c.source)),
+        )
+    )
 
 
 def _plan_nomenclatures(conn: Connection, run_id: int) -> None:
     sn, n = stage_nomenclature, nomenclature
     op = case((n.c.id.is_(None), "create"), else_="update")
-    conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "seq"],
-        select(literal(run_id), sn.c.source, literal("nomenclature"), op, sn.c.kind + ":" + sn.c.code, sn.c.seq)
-        .select_from(sn.outerjoin(n, and_(n.c.kind == sn.c.kind, n.c.code == sn.c.code)))
-        .where(sn.c.run_id == run_id, or_(n.c.id.is_(None), n.c.digest != sn.c.digest, n.c.source != sn.c.source)),
-    ))
+    conn.execute(
+        insert(plan_change).from_select(
+            ["run_id", "source", "entity", "op", "key", "seq"],
+            select(literal(run_id), sn.c.source, literal("nomenclature"), op, sn.c.kind + ":" + sn.c.code, sn.c.seq)
+            .select_from(sn.outerjoin(n, and_(n.c.kind == sn.c.kind, n.c.code == sn.c.code)))
+            .where(sn.c.run_id == run_id, or_(n.c.id.is_(None), n.c.digest != sn.c.digest, n.c.source != sn.c.source)),
+        )
+    )
 
 
 def _plan_person_upserts(conn: Connection, run_id: int) -> None:
@@ -143,15 +156,32 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
         (func.coalesce(p.c.uai, "") != func.coalesce(sp.c.uai, ""), "move"),
         else_="update",
     )
-    changed = or_(p.c.id.is_(None), p.c.digest != sp.c.digest, p.c.status != PersonStatus.ACTIVE,
-                  p.c.source != sp.c.source, sp.c.new_key.is_not(None))
-    conn.execute(insert(plan_change).from_select(
-        ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai", "person_kind"],
-        select(literal(run_id), sp.c.source, literal("person"), op, func.coalesce(sp.c.new_key, sp.c.person_key),
-               sp.c.seq, p.c.id, sp.c.uai, p.c.uai, sp.c.kind)
-        .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
-        .where(sp.c.run_id == run_id, changed),
-    ))
+    changed = or_(
+        p.c.id.is_(None),
+        p.c.digest != sp.c.digest,
+        p.c.status != PersonStatus.ACTIVE,
+        p.c.source != sp.c.source,
+        sp.c.new_key.is_not(None),
+    )
+    conn.execute(
+        insert(plan_change).from_select(
+            ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai", "person_kind"],
+            select(
+                literal(run_id),
+                sp.c.source,
+                literal("person"),
+                op,
+                func.coalesce(sp.c.new_key, sp.c.person_key),
+                sp.c.seq,
+                p.c.id,
+                sp.c.uai,
+                p.c.uai,
+                sp.c.kind,
+            )
+            .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
+            .where(sp.c.run_id == run_id, changed),
+        )
+    )
 
 
 def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: list[str], uai: str | None) -> int:
@@ -166,30 +196,51 @@ def _plan_person_deletes(conn: Connection, run_id: int, *, complete_sources: lis
     mentioned = exists().where(stage_person.c.run_id == run_id, stage_person.c.person_key == p.c.person_key)
     named = exists().where(stage_deletion.c.run_id == run_id, stage_deletion.c.person_key == p.c.person_key)
     sr = stage_rejected
-    rejected = exists().where(sr.c.run_id == run_id, or_(sr.c.person_key == p.c.person_key,
-                                                          sr.c.person_key == literal("jnt:") + p.c.jointure))
+    rejected = exists().where(
+        sr.c.run_id == run_id, or_(sr.c.person_key == p.c.person_key, sr.c.person_key == literal("jnt:") + p.c.jointure)
+    )
     gone = and_(or_(p.c.source.in_(complete_sources), named), ~mentioned)
     scope = [p.c.status == PersonStatus.ACTIVE, gone, ~rejected]
+    if not complete_sources:  # a Delta deletes only whom it names: look them up, not every stored person
+        named_keys = select(stage_deletion.c.person_key).where(stage_deletion.c.run_id == run_id)
+        if not conn.execute(select(named_keys.exists())).scalar():
+            return 0
+        scope.append(p.c.person_key.in_(named_keys))
     if uai:
         scope.append(p.c.uai == uai)
 
     def plan_deletes(*where) -> int:
-        return conn.execute(insert(plan_change).from_select(
-            ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai", "person_kind"],
-            select(literal(run_id), p.c.source, literal("person"), literal("delete"), p.c.person_key, p.c.id,
-                   null(), p.c.uai, p.c.kind)
-            .where(*scope, *where),
-        )).rowcount
+        return conn.execute(
+            insert(plan_change).from_select(
+                ["run_id", "source", "entity", "op", "key", "person_id", "uai", "old_uai", "person_kind"],
+                select(
+                    literal(run_id),
+                    p.c.source,
+                    literal("person"),
+                    literal("delete"),
+                    p.c.person_key,
+                    p.c.id,
+                    null(),
+                    p.c.uai,
+                    p.c.kind,
+                ).where(*scope, *where),
+            )
+        ).rowcount
 
     plan_deletes(p.c.kind != PersonKind.PARENT)
     sg, sp, g, child, pc = stage_guardianship, stage_person, guardianship, person.alias("child"), plan_change
-    named_by_staged_child = exists().where(sg.c.run_id == run_id, sg.c.parent_key == p.c.person_key,
-                                           sp.c.run_id == run_id, sp.c.seq == sg.c.seq)
-    stays = exists().where(g.c.parent_id == p.c.id, child.c.id == g.c.pupil_id,
-                           child.c.status == PersonStatus.ACTIVE,
-                           ~exists().where(sp.c.run_id == run_id, sp.c.person_key == child.c.person_key),
-                           ~exists().where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op == "delete",
-                                           pc.c.person_id == child.c.id))
+    named_by_staged_child = exists().where(
+        sg.c.run_id == run_id, sg.c.parent_key == p.c.person_key, sp.c.run_id == run_id, sp.c.seq == sg.c.seq
+    )
+    stays = exists().where(
+        g.c.parent_id == p.c.id,
+        child.c.id == g.c.pupil_id,
+        child.c.status == PersonStatus.ACTIVE,
+        ~exists().where(sp.c.run_id == run_id, sp.c.person_key == child.c.person_key),
+        ~exists().where(
+            pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op == "delete", pc.c.person_id == child.c.id
+        ),
+    )
     parent = [p.c.kind == PersonKind.PARENT]
     plan_deletes(*parent, or_(named, ~or_(named_by_staged_child, stays)))
     return conn.execute(select(func.count()).where(*scope, *parent, ~named, or_(named_by_staged_child, stays))).scalar()
@@ -205,12 +256,15 @@ def _counts_by_uai(conn: Connection, run_id: int) -> dict[tuple[str, str], dict[
     pc, p, sp, g, pupil = plan_change, person, stage_person, guardianship, person.alias("pupil")
     where_counted = case((pc.c.op.in_(("delete", "move")), pc.c.old_uai), else_=pc.c.uai)
     # an update that changes nothing but the source (another source now speaks for the same data) is no change
-    planned = (pc.join(p, p.c.id == pc.c.person_id)
-               .outerjoin(sp, and_(sp.c.run_id == pc.c.run_id, sp.c.seq == pc.c.seq)))
-    changed = [pc.c.run_id == run_id, pc.c.entity == "person",
-               or_(pc.c.op != "update", sp.c.digest.is_(None), sp.c.digest != p.c.digest)]
+    planned = pc.join(p, p.c.id == pc.c.person_id).outerjoin(sp, and_(sp.c.run_id == pc.c.run_id, sp.c.seq == pc.c.seq))
+    changed = [
+        pc.c.run_id == run_id,
+        pc.c.entity == "person",
+        or_(pc.c.op != "update", sp.c.digest.is_(None), sp.c.digest != p.c.digest),
+    ]
     rows = conn.execute(
-        select(where_counted.label("uai"), p.c.kind, pc.c.op, func.count()).select_from(planned)
+        select(where_counted.label("uai"), p.c.kind, pc.c.op, func.count())
+        .select_from(planned)
         .where(*changed, where_counted.is_not(None))
         .group_by(where_counted, p.c.kind, pc.c.op)
     ).all()
@@ -228,8 +282,14 @@ def _counts_by_uai(conn: Connection, run_id: int) -> dict[tuple[str, str], dict[
 
 def deletions_by_kind(conn: Connection, run_id: int) -> dict[str, int]:
     pc, p = plan_change, person
-    return dict(conn.execute(select(p.c.kind, func.count()).join(p, p.c.id == pc.c.person_id)
-                             .where(pc.c.run_id == run_id, pc.c.op == "delete").group_by(p.c.kind)).all())
+    return dict(
+        conn.execute(
+            select(p.c.kind, func.count())
+            .join(p, p.c.id == pc.c.person_id)
+            .where(pc.c.run_id == run_id, pc.c.op == "delete")
+            .group_by(p.c.kind)
+        ).all()
+    )
 
 
 def emptied_establishments(conn: Connection, run_id: int, complete_sources: list[str]) -> dict[str, list]:
@@ -240,34 +300,63 @@ def emptied_establishments(conn: Connection, run_id: int, complete_sources: list
     """
     pc, p = plan_change, person
     deleted = conn.execute(
-        select(pc.c.source, pc.c.old_uai, func.count()).join(p, p.c.id == pc.c.person_id)
-        .where(pc.c.run_id == run_id, pc.c.op == "delete", pc.c.old_uai.is_not(None), p.c.kind == "eleve",
-               pc.c.source.in_(complete_sources))
+        select(pc.c.source, pc.c.old_uai, func.count())
+        .join(p, p.c.id == pc.c.person_id)
+        .where(
+            pc.c.run_id == run_id,
+            pc.c.op == "delete",
+            pc.c.old_uai.is_not(None),
+            p.c.kind == "eleve",
+            pc.c.source.in_(complete_sources),
+        )
         .group_by(pc.c.source, pc.c.old_uai)
     ).all()
     emptied: dict[str, list] = {}
     for source, uai, n in deleted:
-        had = conn.execute(select(func.count()).where(p.c.source == source, p.c.uai == uai, p.c.kind == "eleve",
-                                                      p.c.status == PersonStatus.ACTIVE)).scalar()
+        had = conn.execute(
+            select(func.count()).where(
+                p.c.source == source, p.c.uai == uai, p.c.kind == "eleve", p.c.status == PersonStatus.ACTIVE
+            )
+        ).scalar()
         if n >= had:
             emptied.setdefault(source, []).append((uai, had))
     return emptied
 
 
-def populations(conn: Connection) -> dict[tuple[str, str], int]:
-    """Active people per (establishment, kind), parents counted in each of their children's; ("*", kind) overall."""
+FEW_ESTABLISHMENTS = 500  # a plan touching fewer is counted where it touches (an index lookup each)
+
+
+def populations(conn: Connection, plan: Plan | None = None) -> dict[tuple[str, str], int]:
+    """Active people per (establishment, kind), parents counted in each of their children's; ("*", kind) overall.
+
+    With ``plan``, only what `check_thresholds` compares it with: the establishments the plan
+    touches (when they are few: an incremental run then costs what it changes, not the directory's
+    size) and the kinds it deletes.
+    """
     p, g, pupil = person, guardianship, person.alias("pupil")
     active = p.c.status == PersonStatus.ACTIVE
-    counts = {(uai, kind): n for uai, kind, n in conn.execute(
-        select(p.c.uai, p.c.kind, func.count()).where(active, p.c.uai.is_not(None)).group_by(p.c.uai, p.c.kind))}
-    for uai, kind, n in conn.execute(select(pupil.c.uai, p.c.kind, func.count(g.c.parent_id.distinct()))
-                                     .join(g, g.c.parent_id == p.c.id).join(pupil, pupil.c.id == g.c.pupil_id)
-                                     .where(active, p.c.uai.is_(None), pupil.c.status == PersonStatus.ACTIVE,
-                                            pupil.c.uai.is_not(None))
-                                     .group_by(pupil.c.uai, p.c.kind)):
+    own, theirs = [p.c.uai.is_not(None)], [pupil.c.uai.is_not(None)]
+    if plan is not None:
+        uais = sorted({uai for uai, _ in plan.by_uai})
+        if len(uais) < FEW_ESTABLISHMENTS:
+            own, theirs = [p.c.uai.in_(uais)], [pupil.c.uai.in_(uais)]
+    counts = {
+        (uai, kind): n
+        for uai, kind, n in conn.execute(
+            select(p.c.uai, p.c.kind, func.count()).where(active, *own).group_by(p.c.uai, p.c.kind)
+        )
+    }
+    for uai, kind, n in conn.execute(
+        select(pupil.c.uai, p.c.kind, func.count(g.c.parent_id.distinct()))
+        .join(g, g.c.parent_id == p.c.id)
+        .join(pupil, pupil.c.id == g.c.pupil_id)
+        .where(active, p.c.uai.is_(None), pupil.c.status == PersonStatus.ACTIVE, *theirs)
+        .group_by(pupil.c.uai, p.c.kind)
+    ):
         counts[uai, kind] = counts.get((uai, kind), 0) + n
-    for kind, n in conn.execute(select(p.c.kind, func.count()).where(active).group_by(p.c.kind)):
-        counts["*", kind] = n
+    if plan is None or plan.deleted_by_kind:
+        for kind, n in conn.execute(select(p.c.kind, func.count()).where(active).group_by(p.c.kind)):
+            counts["*", kind] = n
     return counts
 
 
@@ -285,20 +374,25 @@ def check_thresholds(plan: Plan, population: dict[tuple[str, str], int], limits:
         }
         trips += _over(uai, kind, measured, population.get((uai, kind), 0), limits.floor)
     for kind, deleted in sorted(plan.deleted_by_kind.items()):
-        trips += _over("*", kind, {"delete": (deleted, limits.delete_ratio)}, population.get(("*", kind), 0),
-                       limits.floor)
+        trips += _over(
+            "*", kind, {"delete": (deleted, limits.delete_ratio)}, population.get(("*", kind), 0), limits.floor
+        )
     return trips
 
 
 def _over(uai: str, kind: str, measured: dict, size: int, floor: int) -> list[Trip]:
-    return [Trip(uai, kind, measure, count, size, limit) for measure, (count, limit) in measured.items()
-            if count > floor and count > limit * size]
+    return [
+        Trip(uai, kind, measure, count, size, limit)
+        for measure, (count, limit) in measured.items()
+        if count > floor and count > limit * size
+    ]
 
 
 def plan_rows(conn: Connection, run_id: int, limit: int = 50) -> list:
     """A sample of planned changes, for the dry-run listing."""
     return conn.execute(
         select(plan_change.c.entity, plan_change.c.op, plan_change.c.key, plan_change.c.old_uai, plan_change.c.uai)
-        .where(plan_change.c.run_id == run_id).order_by(plan_change.c.entity, plan_change.c.op, plan_change.c.key)
+        .where(plan_change.c.run_id == run_id)
+        .order_by(plan_change.c.entity, plan_change.c.op, plan_change.c.key)
         .limit(limit)
     ).all()

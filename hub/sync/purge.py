@@ -3,7 +3,9 @@
 People soft-deleted longer ago than their grace period (as set now, or when
 they were deleted, whichever ends first) are erased with their
 relations (targets receive a ``purge`` change); old journal runs and delivered
-outbox rows are dropped. Minors' data is not kept longer than needed.
+outbox rows are dropped; so are SSO refresh tokens used, revoked or expired
+longer ago than ``retention.refresh_token_days``. Minors' data is not kept
+longer than needed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import Engine, delete, or_, select
 from hub.clock import now
 from hub.model import PersonStatus
 from hub.settings import HubSettings
-from hub.store.tables import outbox, person, run
+from hub.store.tables import oidc_refresh_token, outbox, person, run
 from hub.sync.journal import Journal
 from hub.sync.outbox import enqueue
 
@@ -27,6 +29,7 @@ class PurgeReport:
     persons: int = 0
     runs: int = 0
     outbox_rows: int = 0
+    refresh_tokens: int = 0
 
 
 def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger: str = "cli",
@@ -50,7 +53,12 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
         report.outbox_rows = conn.execute(delete(outbox).where(
             outbox.c.status == "delivered",
             outbox.c.delivered_at < moment - timedelta(days=settings.retention.delivered_days))).rowcount
-        counts = {"person.purge": report.persons, "journal.purge": report.runs, "outbox.purge": report.outbox_rows}
+        ended = moment - timedelta(days=settings.retention.refresh_token_days)
+        token = oidc_refresh_token.c
+        report.refresh_tokens = conn.execute(delete(oidc_refresh_token).where(
+            or_(token.expires_at < ended, token.revoked_at < ended))).rowcount
+        counts = {"person.purge": report.persons, "journal.purge": report.runs, "outbox.purge": report.outbox_rows,
+                  "refresh_token.purge": report.refresh_tokens}
         if dry_run:
             transaction.rollback()
         else:

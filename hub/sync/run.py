@@ -35,7 +35,7 @@ from hub.sync.continuity import (
     stage_network_groups,
     too_early,
 )
-from hub.sync.journal import Journal
+from hub.sync.journal import Journal, Progress
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, emptied_establishments, populations
 from hub.sync.resolve import Ownership, resolve
 from hub.sync.stage import Stager, StageResult, clear_stage
@@ -55,6 +55,11 @@ class SyncOptions:
     @property
     def label(self) -> str:
         return ",".join(self.sources)
+
+    def recorded(self) -> dict:
+        """What the journal keeps of these options: approving a held run replays them (`hub approve`)."""
+        return {"sources": list(self.sources), "uai": self.uai, "disabled_ops": list(self.disabled_ops),
+                "full": self.full}
 
 
 @dataclass
@@ -109,21 +114,24 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
     journal.mark_interrupted("sync", options.label)
     _clear_previous_runs(engine)
     run_id = journal.start("sync", source=options.label, trigger=options.trigger, dry_run=options.dry_run,
-                           forced=options.force)
+                           forced=options.force, options=options.recorded())
     report = SyncReport(run_id, "running")
+    progress = Progress(journal, run_id, on_records=options.on_progress)
     try:
         states = {source: _source_state(engine, source) for source in options.sources}
         with engine.begin() as conn:
             stager = Stager(conn, run_id, journal, batch_size=settings.sync.batch_size, uai=options.uai,
-                            on_progress=options.on_progress,
+                            on_progress=progress.records,
                             networks=load_networks(conn, settings.continuity.networks))
             for source in options.sources:
                 since = None if options.full else states[source][0]
+                progress.phase(f"reading {source}")
                 report.feeds[source] = feed = plugins.call(source, "hub_read_directory", since=since,
                                                            uai=options.uai)
                 stager.stage(source, feed)
             if options.uai:
                 _require_establishment(conn, run_id, options.uai)
+            progress.phase("planning")
             resolve(stager, ownership(settings, plugins, options.sources))
             stage_network_groups(conn, run_id, stager.networks)
             report.staged = stager.results
@@ -135,7 +143,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                                        disabled_ops=options.disabled_ops,
                                        entities=frozenset().union(*(s.entities for s in scopes.values())),
                                        rolled_over=rolled_over(years))
-            population = populations(conn)
+            population = populations(conn, report.plan)
             report.emptied = emptied_establishments(conn, run_id, complete)
         journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
 
@@ -159,7 +167,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         if stops:
             return _stop(journal, report, "held", held, engine)
 
-        journal.update(run_id, status="applying")
+        journal.update(run_id, status="applying", phase="applying")
         with engine.begin() as conn:
             apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, scopes=scopes,
                        changes=sum(report.plan.counts.values()), years=years)

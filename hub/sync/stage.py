@@ -8,10 +8,12 @@ in one run; `hub.sync.resolve` then settles who is who.
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
 from hub.continuity import Networks, with_continuity
 from hub.errors import RecordError
@@ -55,8 +57,15 @@ from hub.sync.normalize import (
 
 PATCH_BATCH = 500  # Delta items looked up together
 STAGE_CHILDREN = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function)
-STAGE_TABLES = (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_nomenclature, stage_deletion,
-                stage_rejected)
+STAGE_TABLES = (
+    stage_person,
+    *STAGE_CHILDREN,
+    stage_establishment,
+    stage_group,
+    stage_nomenclature,
+    stage_deletion,
+    stage_rejected,
+)
 
 
 @dataclass
@@ -76,17 +85,27 @@ class StageResult:
 class Stager:
     """Writes one run's normalized items to the stage tables, a batch at a time."""
 
-    def __init__(self, conn: Connection, run_id: int, journal: Journal, *, batch_size: int,
-                 uai: str | None = None, on_progress: Callable[[int], None] | None = None,
-                 networks: Networks | None = None):
+    def __init__(
+        self,
+        conn: Connection,
+        run_id: int,
+        journal: Journal,
+        *,
+        batch_size: int,
+        uai: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        networks: Networks | None = None,
+    ):
         self.conn, self.run_id, self.journal = conn, run_id, journal
         # école -> secteur collège, stored then as staged: each pupil's record gains its continuity groups
         self.networks = networks if networks is not None else Networks({}, enabled=False)
         self.batch_size, self.uai, self.on_progress = batch_size, uai, on_progress
         self.results: dict[str, StageResult] = {}
         self.seq = 0  # numbers every item of the run, across sources
-        self._rows: dict = {}
+        self._rows: defaultdict[Table, list[tuple]] = defaultdict(list)  # table -> rows waiting for a flush
         self._pending = 0
+        self._writer: threading.Thread | None = None  # inserting the previous batch (see _write_behind)
+        self._writer_error: BaseException | None = None
         self._waiting: list[tuple[int, PersonPatch | PersonDeletion]] = []
         # codes accepted where a UAI is expected: stored pseudo-structures, and those staged in this run
         self._nomenclatures: set[str] = set()
@@ -96,17 +115,21 @@ class Stager:
         """Stage one source's items; the source's own errors (SourceError) propagate."""
         result = self.results.setdefault(source, StageResult())
         self.source, self.result = source, result
-        for item in feed.items:
-            self.seq += 1
-            result.records_read += 1
-            try:
-                self._stage_item(item)
-            except RecordError as exc:
-                self.reject(source, exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
-            if self._pending >= self.batch_size:
-                self.flush()
-        self._stage_waiting()
-        self.flush()
+        try:
+            for item in feed.items:
+                self.seq += 1
+                result.records_read += 1
+                try:
+                    self._stage_item(item)
+                except RecordError as exc:
+                    self.reject(source, exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
+                if self._pending >= self.batch_size:
+                    self._write_behind()
+            self._stage_waiting()
+            self.flush()
+        except BaseException:
+            self._join_writer(check=False)  # the caller rolls the connection back: never under a running insert
+            raise
         if feed.records is not None:
             result.records_read = feed.records
         for note in feed.notes:
@@ -144,7 +167,7 @@ class Stager:
         else:
             raise TypeError(f"source {self.source} yielded {type(item).__name__}, which is not a hub.model item")
 
-    # The _add calls below list values in the order of the stage tables' columns (hub/store/tables.py).
+    # The rows below list values in the order of the stage tables' columns (hub/store/tables.py).
 
     def _stage_establishment(self, e: Establishment) -> None:
         if self.uai and e.uai != self.uai:
@@ -154,8 +177,20 @@ class Stager:
             self.pseudo.add(e.uai)
         if e.secteur_college and e.kind == "ecole" and self.networks.enabled:
             self.networks.secteur[e.uai] = e.secteur_college
-        self._add(stage_establishment, self.seq, self.source, e.uai, e.name, str(e.kind), e.commune or "",
-                  e.secteur_college, e.zone, e.territorial_unit, e.pseudo, e.digest())
+        self._add(
+            stage_establishment,
+            self.seq,
+            self.source,
+            e.uai,
+            e.name,
+            str(e.kind),
+            e.commune or "",
+            e.secteur_college,
+            e.zone,
+            e.territorial_unit,
+            e.pseudo,
+            e.digest(),
+        )
         for g in e.groups:
             self._add(stage_group, self.seq, e.uai, g.code, str(g.kind), g.label or "")
 
@@ -163,28 +198,55 @@ class Stager:
         if self.uai and p.uai is not None and p.uai != self.uai:  # parents (no attachment) stay in
             return
         self.result.persons += 1
-        seq = self.seq
+        run, seq, rows = self.run_id, self.seq, self._rows
         p = with_continuity(p, self.networks)
-        self._add(stage_person, seq, self.source, p.key, str(p.kind), p.ine, p.jointure, p.last_name, p.first_name,
-                  p.birth_date, p.email, p.uai, match_key(p), p.digest(), p.source_ref[:300], None)
+        rows[stage_person].append(
+            (
+                run,
+                seq,
+                self.source,
+                p.key,
+                str(p.kind),
+                p.ine,
+                p.jointure,
+                p.last_name,
+                p.first_name,
+                p.birth_date,
+                p.email,
+                p.uai,
+                match_key(p),
+                p.digest(),
+                p.source_ref[:300],
+                None,
+            )
+        )
         if e := p.enrollment:
-            self._add(stage_enrollment, seq, e.school_year, e.uai, e.mef or "", e.niveau or "", e.division or "")
-        for m in p.memberships:
-            self._add(stage_membership, seq, m.uai, m.code, str(m.kind))
-        for g in p.guardians:
-            self._add(stage_guardianship, seq, g.parent_key, g.rank)
-        for a in p.assignments:
-            self._add(stage_assignment, seq, a.uai, a.group_code, a.subject or "", a.principal)
-        for f in p.functions:
-            self._add(stage_function, seq, f.uai, f.code, f.label, f.discipline)
+            rows[stage_enrollment].append(
+                (run, seq, e.school_year, e.uai, e.mef or "", e.niveau or "", e.division or "")
+            )
+        rows[stage_membership] += [(run, seq, m.uai, m.code, str(m.kind)) for m in p.memberships]
+        rows[stage_guardianship] += [(run, seq, g.parent_key, g.rank) for g in p.guardians]
+        rows[stage_assignment] += [(run, seq, a.uai, a.group_code, a.subject or "", a.principal) for a in p.assignments]
+        rows[stage_function] += [(run, seq, f.uai, f.code, f.label, f.discipline) for f in p.functions]
+        self._pending += 2 + len(p.memberships) + len(p.guardians) + len(p.assignments) + len(p.functions)
 
     def _stage_nomenclature(self, n: Nomenclature) -> None:
         if n.key in self._nomenclatures:
             raise RecordError(n.source_ref, f"{n.kind} {n.code} is already in this run's feeds; record skipped")
         self._nomenclatures.add(n.key)
         self.result.nomenclatures += 1
-        self._add(stage_nomenclature, self.seq, self.source, str(n.kind), n.code, n.label, n.national_code,
-                  n.niveau, n.filiere, n.digest())
+        self._add(
+            stage_nomenclature,
+            self.seq,
+            self.source,
+            str(n.kind),
+            n.code,
+            n.label,
+            n.national_code,
+            n.niveau,
+            n.filiere,
+            n.digest(),
+        )
 
     def _stage_patch(self, patch: PersonPatch) -> None:
         self._waiting.append((self.seq, patch))
@@ -199,6 +261,9 @@ class Stager:
     def _stage_waiting(self) -> None:
         """Patches and deletions name stored people: look them up a batch at a time."""
         waiting, self._waiting = self._waiting, []
+        if not waiting:
+            return
+        self._join_writer()  # the connection is the writer's until it is done
         keys = records.resolve_keys(self.conn, [item.key for _, item in waiting])
         stored = records.load_people(self.conn, list({k for k in keys.values()}))
         for seq, item in waiting:
@@ -217,22 +282,55 @@ class Stager:
                 self.reject(self.source, exc.record or item.source_ref, exc.reason, item.key)
 
     def _add(self, table, *values) -> None:
-        self._rows.setdefault(table, []).append((self.run_id, *values))
+        self._rows[table].append((self.run_id, *values))
         self._pending += 1
 
     def flush(self) -> None:
-        for table, rows in self._rows.items():
-            insert_rows(self.conn, table, rows)
-        self._rows = {}
-        self._pending = 0
+        """Insert every waiting row now (after the rows being written behind, if any)."""
+        self._join_writer()
+        self._insert(self._take_rows())
+
+    def _write_behind(self) -> None:
+        """Insert the waiting rows in a thread while the next batch is normalized.
+
+        The inserts spend their time in the database (in SQLite's C code, or waiting for
+        PostgreSQL), without the GIL: the two overlap. One batch at a time, on the run's
+        connection, which nothing else uses until `_join_writer` says the batch is in.
+        """
+        self._join_writer()
+        rows = self._take_rows()
+        self._writer = threading.Thread(target=self._insert_in_thread, args=(rows,), name="stage-writer")
+        self._writer.start()
+
+    def _insert_in_thread(self, rows: dict) -> None:
+        try:
+            self._insert(rows)
+        except BaseException as exc:  # noqa: BLE001 - raised again by _join_writer, in the run's thread
+            self._writer_error = exc
+
+    def _join_writer(self, *, check: bool = True) -> None:
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        error, self._writer_error = self._writer_error, None
+        if error is not None and check:
+            raise error
+
+    def _take_rows(self) -> dict:
+        rows, self._rows, self._pending = self._rows, defaultdict(list), 0
         if self.on_progress:
             self.on_progress(self.seq)
+        return rows
+
+    def _insert(self, rows: dict) -> None:
+        for table, values in rows.items():
+            insert_rows(self.conn, table, values)
 
 
 def remove_staged(conn: Connection, run_id: int, seqs: list[int]) -> None:
     """Take staged records (people or establishments) out of the run."""
     for start in range(0, len(seqs), 500):
-        chunk = seqs[start:start + 500]
+        chunk = seqs[start : start + 500]
         for table in (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_nomenclature):
             conn.execute(delete(table).where(table.c.run_id == run_id, table.c.seq.in_(chunk)))
 

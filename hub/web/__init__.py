@@ -17,9 +17,12 @@ from hub.settings import ConsoleSettings, refuse_secrets_in_file
 def register(app: Flask, hub) -> None:
     """Add the console and the API to ``app``; without a secret key they answer 503 and say which to set."""
     from hub.web import api, console, indicators
+    from hub.web.accounts import check_totp_secrets
 
     settings = hub.settings.console
     refuse_secrets_in_file(ConsoleSettings, hub.settings.file_data, ("console",), hub.settings.config_file)
+    check_totp_secrets(hub.engine, settings)  # no key, no TOTP login: say so now, not at someone's login
+    hub.engine.dispose()  # no connection crosses gunicorn's fork
     if settings.secret_key is not None:
         app.secret_key = settings.secret_key.get_secret_value()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

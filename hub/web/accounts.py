@@ -1,5 +1,8 @@
 """Local console accounts (argon2id passwords, optional TOTP, three roles) and the audit log of what they do.
 
+TOTP secrets are stored encrypted (Fernet, key ``console.totp_key`` from the environment or a
+file, never the settings file): a copy of the database alone does not give the second factor.
+
 Used by `hub admin …` and by the console's login. An account linked to a hub person
 (`hub admin link-person`) is also reached through the hub's SSO: the member of staff
 logs in at their académie IdP and gets the account's role, with the same audit log.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from binascii import Error as Base64Error
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -16,7 +20,9 @@ from functools import cache
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.clock import now
 from hub.errors import HubError
@@ -27,6 +33,8 @@ from hub.store.tables import admin_user, audit_event
 MIN_PASSWORD = 12
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
 _hasher = PasswordHasher()
+SEALED = "fernet:"  # starts an encrypted TOTP secret; a clear one (base32) never holds a colon
+_SET_KEY = "set HUB_CONSOLE__TOTP_KEY (or HUB_CONSOLE__TOTP_KEY_FILE) to a key made by `hub admin totp-key`"
 
 
 @cache
@@ -63,15 +71,78 @@ def _check(username: str, password: str | None, role: str | None) -> None:
         raise HubError(f"user {username}: role {role!r} is not one of {', '.join(ROLES)}")
 
 
-def add_user(engine: Engine, username: str, password: str, role: str, *, totp: bool = False) -> str | None:
-    """Create an account; returns its TOTP secret (to enrol in an authenticator app) when ``totp``."""
+def totp_cipher(settings: ConsoleSettings) -> Fernet:
+    """The key TOTP secrets are encrypted with, or HubError saying how to set it."""
+    if settings.totp_key is None:
+        raise HubError(f"TOTP secrets are encrypted at rest: {_SET_KEY}")
+    try:
+        return Fernet(settings.totp_key.get_secret_value().encode())
+    except (ValueError, Base64Error):
+        raise HubError(f"HUB_CONSOLE__TOTP_KEY is not a Fernet key (32 bytes in URL-safe base64): {_SET_KEY}") from None
+
+
+def new_totp_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def _seal(cipher: Fernet, secret: str) -> str:
+    return SEALED + cipher.encrypt(secret.encode()).decode()
+
+
+def _unseal(cipher: Fernet, stored: str, username: str) -> str:
+    if not stored.startswith(SEALED):
+        raise HubError(f"user {username}: the TOTP secret is stored in clear (from before it was encrypted at rest): "
+                       "run `hub admin encrypt-totp` with HUB_CONSOLE__TOTP_KEY set")
+    try:
+        return cipher.decrypt(stored.removeprefix(SEALED).encode()).decode()
+    except InvalidToken:
+        raise HubError(f"user {username}: HUB_CONSOLE__TOTP_KEY does not open the stored TOTP secret (was the key "
+                       "changed? the key it was encrypted with opens it)") from None
+
+
+def check_totp_secrets(engine: Engine, settings: ConsoleSettings) -> None:
+    """At start: every stored TOTP secret opens with the configured key; else HubError saying what to do."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(admin_user.c.username, admin_user.c.totp_secret)
+                                .where(admin_user.c.totp_secret.is_not(None)).order_by(admin_user.c.username)).all()
+    except SQLAlchemyError:  # a database not upgraded yet holds no account (`hub serve` says so on its own)
+        return
+    if rows and settings.totp_key is None:
+        names = ", ".join(name for name, _ in rows[:5]) + (", …" if len(rows) > 5 else "")
+        raise HubError(f"{len(rows)} console account(s) ({names}) log in with a TOTP code, whose secrets are "
+                       f"encrypted at rest: {_SET_KEY}")
+    for username, stored in rows:
+        _unseal(totp_cipher(settings), stored, username)
+
+
+def encrypt_clear_totp(engine: Engine, settings: ConsoleSettings) -> list[str]:
+    """Encrypt the TOTP secrets stored in clear before encryption at rest; returns the accounts changed."""
+    cipher = totp_cipher(settings)
+    changed = []
+    with engine.begin() as conn:
+        for user_id, username, stored in conn.execute(select(admin_user.c.id, admin_user.c.username,
+                                                             admin_user.c.totp_secret)
+                                                      .where(admin_user.c.totp_secret.is_not(None))).all():
+            if not stored.startswith(SEALED):
+                conn.execute(update(admin_user).where(admin_user.c.id == user_id)
+                             .values(totp_secret=_seal(cipher, stored)))
+                changed.append(username)
+    return changed
+
+
+def add_user(engine: Engine, username: str, password: str, role: str, *, totp: bool = False,
+             settings: ConsoleSettings | None = None) -> str | None:
+    """Create an account; returns its TOTP secret (to enrol in an authenticator app) when ``totp``, which
+    needs ``settings.totp_key`` to encrypt it."""
     _check(username, password, role)
     secret = pyotp.random_base32() if totp else None
+    sealed = _seal(totp_cipher(settings or ConsoleSettings()), secret) if secret else None
     with engine.begin() as conn:
         if conn.execute(select(admin_user.c.id).where(admin_user.c.username == username)).first():
             raise HubError(f"user {username} exists already (hub admin set-password / set-role change it)")
         conn.execute(insert(admin_user).values(username=username, password_hash=_hasher.hash(password), role=role,
-                                               totp_secret=secret, disabled=False, failed_logins=0,
+                                               totp_secret=sealed, disabled=False, failed_logins=0,
                                                created_at=now()))
     return secret
 
@@ -113,7 +184,9 @@ def authenticate(engine: Engine, settings: ConsoleSettings, username: str, passw
     moment = now()
     if row is not None and row.locked_until is not None and row.locked_until > moment:
         raise LoginRefused(f"too many failed logins: try again after {row.locked_until:%H:%M} UTC")
-    step = _totp_step(row.totp_secret, code) if row is not None and row.totp_secret else None
+    step = None
+    if row is not None and row.totp_secret:
+        step = _totp_step(_unseal(totp_cipher(settings), row.totp_secret, row.username), code)
     code_ok = row is not None and (not row.totp_secret or (step is not None and step > (row.totp_step or 0)))
     if not (password_ok and code_ok) or row.disabled:
         if row is not None:

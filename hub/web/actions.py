@@ -15,8 +15,9 @@ from hub.store.tables import run
 from hub.sync.journal import Journal
 
 
-def approve_held_run(hub, run_id: int, *, by: str, reason: str):
-    """Apply a held sync run: the run's sources synced again with ``force``, exactly as ``hub sync SOURCE --force``.
+def approve_held_run(hub, run_id: int, *, by: str, reason: str, trigger: str | None = None):
+    """Apply a held sync run: the run's options replayed with ``force``, as ``hub sync … --force`` would with the
+    held run's ``--uai`` and ``--no-*`` switches (recorded by the journal at the run's start).
 
     Only the latest run of those sources can be approved (a later run replaced its plan).
     The approval and its reason are journaled as a run of their own (action ``approve``)
@@ -35,11 +36,19 @@ def approve_held_run(hub, run_id: int, *, by: str, reason: str):
                                                                 run.c.source == held.source)).scalar()
     if latest != run_id:
         raise HubError(f"run {run_id} is no longer the latest run of {held.source} (run {latest} is): review that one")
-    approval = journal.start("approve", source=held.source, trigger=f"console:{by}")
+    if not held.options:
+        raise HubError(f"run {run_id} was held before the journal kept a run's options (--uai, --no-*): approving it "
+                       f"could apply more than was reviewed; run `{replay_command(held)}` with the same options "
+                       "instead")
+    options = held.options
+    trigger = trigger or f"console:{by}"
+    approval = journal.start("approve", source=held.source, trigger=trigger)
     journal.event(approval, "info", f"run {run_id}", f"approved by {by}: {reason.strip()}")
     try:
         report = sync(hub.engine, hub.settings, hub.plugins,
-                      SyncOptions(tuple(held.source.split(",")), force=True, trigger=f"console:{by}"))
+                      SyncOptions(tuple(options["sources"]), force=True, trigger=trigger, uai=options.get("uai"),
+                                  disabled_ops=tuple(options.get("disabled_ops") or ()),
+                                  full=bool(options.get("full"))))
     except HubError as exc:
         journal.finish(approval, "failed", message=f"the forced run failed: {exc}")
         raise
@@ -50,6 +59,18 @@ def approve_held_run(hub, run_id: int, *, by: str, reason: str):
     journal.finish(approval, report.status, counts={"approved_run": run_id, "applied_run": report.run_id},
                    message=f"run {run_id} approved by {by}; applied as run {report.run_id}: {report.status}")
     return report
+
+
+def replay_command(held) -> str:
+    """The ``hub sync`` command an approval of ``held`` amounts to, for the operator to read before approving."""
+    options = held.options or {"sources": held.source.split(",")}
+    words = ["hub sync", *options["sources"]]
+    if options.get("uai"):
+        words.append(f"--uai {options['uai']}")
+    words += [f"--no-{op}" for op in options.get("disabled_ops") or ()]
+    if options.get("full"):
+        words.append("--full")
+    return " ".join([*words, "--force"])
 
 
 def _plan_counts(counts: dict) -> dict:

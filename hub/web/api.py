@@ -36,6 +36,14 @@ class Run(BaseModel):
     message: str | None
 
 
+class RunProgress(BaseModel):
+    id: int
+    status: str
+    running: bool = Field(description="true while the run reads, plans or applies")
+    records_read: int = Field(description="so far, while it runs: reported about once a second")
+    phase: str | None = Field(description='what a running sync is doing: "reading aaf", "planning", "applying"')
+
+
 class Event(BaseModel):
     level: str
     record: str
@@ -188,6 +196,21 @@ def run(run_id: str):
     return jsonify(detail.model_dump(mode="json"))
 
 
+@bp.get("/runs/<path:run_id>/progress")
+@require("viewer")
+def run_progress(run_id: str):
+    """Polled by the run page of a running run (static/progress.js)."""
+    from hub.sync.journal import Journal
+
+    if not run_id.isascii() or not run_id.isdigit():
+        return jsonify(error=f"run id {run_id!r} is not a number"), 400
+    found = Journal(hub().engine).progress(int(run_id)) if int(run_id) < 2**31 else None
+    if found is None:
+        return jsonify(error=f"no run {run_id}"), 404
+    running = found["status"] in ("running", "applying")
+    return jsonify(RunProgress(id=int(run_id), running=running, **found).model_dump(mode="json"))
+
+
 @bp.get("/held")
 @require("viewer")
 def held():
@@ -259,6 +282,8 @@ def indicators_weekly():
 _OPERATIONS = {  # path -> (summary, response model, is a list, query model, path parameter)
     "/runs": ("Recent runs (sync, deliver, purge, approve…), newest first", Run, True, RunsQuery, None),
     "/runs/{run_id}": ("One run: its counts and its events", RunDetail, False, None, "run_id"),
+    "/runs/{run_id}/progress": ("How far a run is: records read and phase, live while it runs", RunProgress, False,
+                                None, "run_id"),
     "/held": ("Held sync runs waiting for review (approve them in the console)", Run, True, None, None),
     "/deadletters": ("Changes a target refused too many times", DeadLetter, True, None, None),
     "/locks": ("Locks held by running jobs", Lock, True, None, None),

@@ -138,7 +138,8 @@ def runs():
 @bp.get("/runs/<int:run_id>")
 @require("viewer")
 def run(run_id: int):
-    from hub.sync.journal import event_groups, flat_counts
+    from hub.sync.journal import Journal, event_groups, flat_counts
+    from hub.web.actions import replay_command
 
     filters = {k: request.args.get(k, "").strip() for k in ("uai", "op", "entity")}
     filters["uai"] = filters["uai"].upper()
@@ -149,8 +150,10 @@ def run(run_id: int):
         plan, plan_counts = queries.plan_preview(conn, run_id, **filters)
         events = queries.run_events(conn, run_id)
         approvable = any(r.id == run_id for r in queries.held_runs(conn))
+    progress = Journal(hub().engine).progress(run_id) if row.status in ("running", "applying") else None
     return render_template("run.html", run=row, counts=flat_counts(row.counts or {}), groups=event_groups(events),
-                           plan=plan, plan_counts=plan_counts, filters=filters, approvable=approvable)
+                           plan=plan, plan_counts=plan_counts, filters=filters, approvable=approvable,
+                           replay=replay_command(row) if approvable else "", progress=progress)
 
 
 @bp.post("/runs/<int:run_id>/approve")

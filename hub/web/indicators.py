@@ -14,10 +14,10 @@ import csv
 import io
 import time
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Connection, Date, cast, func, select
+from sqlalchemy import Connection, Date, Integer, cast, func, select
 
 from hub.clock import now
 from hub.model import PersonKind, PersonStatus
@@ -80,13 +80,12 @@ def connection_rates(conn: Connection, by: str, since: datetime) -> list[Rate]:
     scope = _scope(p.c.uai, by).label("scope")
     accounts = conn.execute(select(scope, p.c.kind, func.count()).where(_active(), p.c.uai.is_not(None))
                             .group_by(scope, p.c.kind)).all()
+    ever = select(le.c.id).where(le.c.person_key == p.c.person_key).exists()  # one index probe per person
     activated = dict(((s, k), n) for s, k, n in conn.execute(
-        select(scope, p.c.kind, func.count()).where(_active(), p.c.person_key.in_(select(le.c.person_key)))
-        .group_by(scope, p.c.kind)).all())
-    login_scope = _scope(le.c.uai, by).label("scope")
+        select(scope, p.c.kind, func.count()).where(_active(), ever).group_by(scope, p.c.kind)).all())
+    seen = _seen(_scope(le.c.uai, by), le.c.at >= since)
     users = dict(((s, k), n) for s, k, n in conn.execute(
-        select(login_scope, le.c.profile, func.count(le.c.person_key.distinct())).where(le.c.at >= since)
-        .group_by(login_scope, le.c.profile)).all())
+        select(seen.c.key, seen.c.profile, func.count()).group_by(seen.c.key, seen.c.profile)).all())
     names = _names(conn, by)
     rows: dict[str, list[Rate]] = {}
     for s, kind, n in accounts:
@@ -101,36 +100,53 @@ def connection_rates(conn: Connection, by: str, since: datetime) -> list[Rate]:
     return result
 
 
+def _seen(key, *where):
+    """Each person once per ``key`` (a scope, a week) and profile among the logins ``where``: counting its rows
+    counts distinct users, with one sort of the window's logins (read from ix_login_event_window) rather than
+    one per group."""
+    le = login_event
+    return select(key.label("key"), le.c.profile, le.c.person_key).where(*where).distinct().subquery()
+
+
 def _kind_order(kind: str) -> int:
     kinds = [k.value for k in PersonKind]
     return kinds.index(kind) if kind in kinds else len(kinds)
 
 
+FIRST_MONDAY = date(1970, 1, 5)  # SQLite numbers weeks from this one (julian day 2440591.5)
+
+
 def _week(conn: Connection, column):
-    """The Monday starting the week of ``column`` (weeks run Monday to Sunday on both databases)."""
+    """The week of ``column``, Monday to Sunday: its Monday on PostgreSQL; on SQLite its number since FIRST_MONDAY
+    (arithmetic on the julian day costs less than date()'s modifiers over months of logins). See `_monday`."""
     if conn.dialect.name == "sqlite":
-        return func.date(column, "weekday 0", "-6 days")
+        return cast((func.julianday(column) - 2440591.5) / 7, Integer)
     return cast(func.date_trunc("week", column), Date)
+
+
+def _monday(week) -> str:
+    """The Monday (YYYY-MM-DD) of a week as `_week` gives it."""
+    return (FIRST_MONDAY + timedelta(weeks=week)).isoformat() if isinstance(week, int) else str(week)[:10]
 
 
 def weekly_rates(conn: Connection, by: str, scope: str | None, since: datetime) -> dict[str, list[tuple[str, float]]]:
     """Per profile (and "all"), the week-by-week connection rate of one scope (None: the whole store)."""
     p, le = person, login_event
-    week = _week(conn, le.c.at).label("week")
+    week = _week(conn, le.c.at)
     where = [le.c.at >= since]
     account_where = [_active(), p.c.uai.is_not(None)]
     if scope:
         where.append(_scope(le.c.uai, by) == scope)
         account_where.append(_scope(p.c.uai, by) == scope)
     accounts = dict(conn.execute(select(p.c.kind, func.count()).where(*account_where).group_by(p.c.kind)).all())
-    counts = conn.execute(select(week, le.c.profile, func.count(le.c.person_key.distinct())).where(*where)
-                          .group_by(week, le.c.profile)).all()
+    seen = _seen(week, *where)
+    counts = conn.execute(select(seen.c.key, seen.c.profile, func.count()).group_by(seen.c.key, seen.c.profile)).all()
     weeks = _weeks(since)
     series: dict[str, dict[str, float]] = {}
     everyone: dict[str, int] = {}  # a person has one profile: the profiles' counts add up
     for w, profile, n in counts:
-        series.setdefault(profile, {})[str(w)[:10]] = n / accounts[profile] if accounts.get(profile) else 0.0
-        everyone[str(w)[:10]] = everyone.get(str(w)[:10], 0) + n
+        series.setdefault(profile, {})[_monday(w)] = n / accounts[profile] if accounts.get(profile) else 0.0
+        everyone[_monday(w)] = everyone.get(_monday(w), 0) + n
     total = sum(accounts.values())
     series[ALL] = {w: n / total if total else 0.0 for w, n in everyone.items()}
     order = sorted(series, key=lambda k: (k != ALL, _kind_order(k)))

@@ -1,7 +1,8 @@
 """AAF source: the académie directory export (Complet and Delta XML files).
 
 Reading lives in `plugins.aaf.reader`, writing the demo in `plugins.aaf.writer`;
-this module only binds them to the hooks and declares the settings.
+this module only binds them to the hooks and declares the settings. It imports them
+when a hook runs: every `hub` command loads this module, most never read AAF files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import field_validator
 from hub.hookspecs import hookimpl
 from hub.sdet import current_school_year
 from hub.settings import Strict
-from plugins.aaf import reader, writer
+from plugins.aaf import DEFAULT_ENCODING
 
 
 class Settings(Strict):
@@ -24,7 +25,8 @@ class Settings(Strict):
     path: Path
     mode: Literal["auto", "complet", "delta"] = "auto"  # auto: a Complet set if present, else the Deltas
     school_year: int | None = None  # the enrollments' year; None: the current school year
-    encoding: str = writer.DEFAULT_ENCODING  # for the files hub_write_demo writes; reading obeys each file
+    encoding: str = DEFAULT_ENCODING  # for the files hub_write_demo writes; reading obeys each file
+    second_process: bool | None = None  # parse in a second process; None: when the files weigh 16 MB or more
 
     @field_validator("encoding")
     @classmethod
@@ -39,17 +41,22 @@ class Settings(Strict):
 @hookimpl
 def hub_read_directory(settings: Settings, since: str | None, uai: str | None):
     """Stream the AAF files of ``settings.path``; ``uai`` is left to the core's filter."""
+    from plugins.aaf import reader
+
     return reader.read_feed(
         settings.path,
         mode=settings.mode,
         since=since,
         school_year=settings.school_year or current_school_year(),
+        second_process=settings.second_process,
     )
 
 
 @hookimpl
 def hub_write_demo(settings: Settings | None, academie, directory: Path | None) -> list[Path]:
     """Write the académie as an AAF Complet set in ``directory`` (default: the configured path)."""
+    from plugins.aaf import writer
+
     target = Path(directory) if directory is not None else settings.path
-    encoding = settings.encoding if settings is not None else writer.DEFAULT_ENCODING
+    encoding = settings.encoding if settings is not None else DEFAULT_ENCODING
     return writer.write_academie(academie, target, encoding=encoding)

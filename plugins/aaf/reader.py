@@ -27,7 +27,9 @@ cursor the core keeps is JSON ``{feed: last file read}``; an older cursor (one f
 understood once. Within a feed, a Delta file that arrives after a later one was read is not read.
 
 **Content.** Files are parsed with ``lxml.etree.iterparse`` one request at a time and each
-request is dropped from the tree once read, so memory stays flat whatever the file size. The
+request is dropped from the tree once read, so memory stays flat whatever the file size. Only the
+values of the attributes the hub uses are copied (`READ_ATTRIBUTES`); big sets are parsed in a
+second process (`hub.sync.reader_process`) while the core works on what came before. The
 DTD named by the DOCTYPE is never loaded, nor anything else from the network. CRLF line ends
 are fine; a file without an XML declaration is read as UTF-8, or ISO-8859-15 when it is not valid
 UTF-8. A malformed file stops the whole run (`SourceError`): half a directory is not a snapshot.
@@ -93,6 +95,7 @@ from hub.sdet import (
     staff_kind,
     teaching_assignments,
 )
+from hub.sync import reader_process
 from plugins.aaf.drop_folder import AafFile, choose, list_files
 
 REQUEST_TAGS = ("addRequest", "modifyRequest", "deleteRequest")
@@ -121,6 +124,7 @@ MODELLED = {
 DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding", re.ASCII)
 BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 FALLBACK_ENCODING = "ISO-8859-15"
+SECOND_PROCESS_BYTES = 16 << 20  # about 8,000 people of realistic width: below, one process is as fast
 
 
 @dataclass(slots=True)
@@ -187,32 +191,49 @@ def iter_requests(path: Path) -> Iterator[Request]:
 
 
 ATTR_TAGS = ("attr", "modification")
+# The attributes whose values the reader uses; the others (addresses, phones, options…: most of a real
+# record's bytes) are kept by name only, with no values, which saves copying them. Add here what you read.
+READ_ATTRIBUTES = frozenset({
+    *MODELLED, "ENTEleveINE", "ENTEleveMEF", "ENTEleveNivFormation", "mail", "sn", "givenName",
+    "ENTStructureUAI", "ENTEtablissementUAI", "ENTStructureNomCourant", "ENTStructureTypeStruct", "l",
+    "ENTEtablissementBassin", "ENTStructureClasses", "ENTStructureGroupes", HUB_SECTEUR, HUB_ZONE,
+    "ENTMefJointure", "ENTLibelleMef", "ENTMEFSTAT11", "ENTNivFormation", "ENTFiliere",
+    "ENTMatJointure", "ENTLibelleMatiere", "ENTMatiereRattach",
+})  # fmt: skip
 
 
 def read_request(elem, file_name: str) -> Request:
     """Copy one request element's content into a `Request` (the element is cleared afterwards)."""
     category, identifier, attributes, unsupported = "", "", {}, []
+    wanted = READ_ATTRIBUTES
     for part in elem:
-        if part.tag == "operationalAttributes":
+        tag = part.tag
+        if tag == "operationalAttributes":
             category = (part.findtext("attr/value") or "").strip()
-        elif part.tag == "identifier":
+        elif tag == "identifier":
             identifier = (part.findtext("id") or "").strip()
-        elif part.tag in ("attributes", "modifications"):
+        elif tag in ("attributes", "modifications"):
             for attr in part.iterchildren(tag=ATTR_TAGS):  # the hot loop of a sync: keep it plain
                 name = attr.get("name", "")
-                values = [(v.text or "").strip() for v in attr.iterchildren(tag="value")]
+                values = [(v.text or "").strip() for v in attr.iterchildren(tag="value")] if name in wanted else []
                 if name in attributes:
                     attributes[name].extend(values)
                 else:
                     attributes[name] = values
-                if attr.get("operation", "replace") != "replace":
+                if tag == "modifications" and attr.get("operation", "replace") != "replace":
                     unsupported.append(f"{attr.get('operation')} {name}")
     ref = f"{file_name}:{elem.sourceline} {category or '?'} {identifier or '?'}"
     return Request(elem.tag, category, identifier, ref, attributes, unsupported)
 
 
-def read_feed(directory: Path, *, mode: str, since: str | None, school_year: int) -> Feed:
-    """Choose the files now (errors surface at once), read them lazily as the core iterates."""
+def read_feed(
+    directory: Path, *, mode: str, since: str | None, school_year: int, second_process: bool | None = None
+) -> Feed:
+    """Choose the files now (errors surface at once), read them lazily as the core iterates.
+
+    ``second_process``: parse in a child process (`hub.sync.reader_process`) while the core works;
+    None decides by size: from `SECOND_PROCESS_BYTES` of files on, where it pays for its start.
+    """
     listing = list_files(directory)
     choice = choose(listing, mode, since)
     reader = AafReader(school_year)
@@ -228,8 +249,21 @@ def read_feed(directory: Path, *, mode: str, since: str | None, school_year: int
         details={"mode": mode, "files": [f.path.name for f in choice.files]},
         notes=choice.notes,
     )
-    feed.items = reader.items(choice.files, feed)
+    if second_process is None:
+        second_process = sum(f.path.stat().st_size for f in choice.files) >= SECOND_PROCESS_BYTES
+    if second_process and reader_process.available():
+        feed.items = reader_process.items_in_child(
+            "AAF", lambda: reader.items(choice.files, feed), lambda: (feed.records, feed.notes),
+            lambda result: _carry_back(feed, *result))
+        feed.description += ", parsed in a second process"
+    else:
+        feed.items = reader.items(choice.files, feed)
     return feed
+
+
+def _carry_back(feed: Feed, records: int, notes: list) -> None:
+    """What the reader process learnt by the end of its files, into the core's feed."""
+    feed.records, feed.notes[:] = records, notes
 
 
 class AafReader:

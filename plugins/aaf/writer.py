@@ -13,6 +13,7 @@ from typing import TextIO
 from xml.sax.saxutils import escape
 
 from hub.demo import Academie
+from hub.demo_details import parent_details, pupil_details, staff_details
 from hub.demo_roles import demo_nomenclature, staff_roles, staff_values, structure_id
 from hub.model import (
     Establishment,
@@ -24,8 +25,8 @@ from hub.model import (
     PersonKind,
 )
 from hub.sdet import HUB_SECTEUR, HUB_ZONE, STRUCTURE_TYPES
+from plugins.aaf import DEFAULT_ENCODING
 
-DEFAULT_ENCODING = "ISO-8859-15"
 # The file types the hub reads, in import order (structures, then the dictionaries, then people)
 FILE_TYPES = ("EtabEducNat", "MefEducNat", "MatiereEducNat", "PersEducNat", "Eleve", "PersRelEleve")
 # Request category (operationalAttributes value) -> (its attribute name, the file type holding it)
@@ -187,9 +188,16 @@ def person_request(p: Person, group_kinds: Mapping[tuple[str, str], str]) -> Req
             f"{g.parent_key.removeprefix('jnt:')}${'1' if g.rank else '90'}$1${'1' if g.rank else '0'}$1$0"
             for g in p.guardians
         ] or None
+        a["ENTEleveStructRattachId"] = a["ENTPersonStructRattach"]
+        parents = [g.parent_key.removeprefix("jnt:") for g in sorted(p.guardians, key=lambda g: (g.rank == 0, g.rank))]
+        adult = p.birth_date is not None and p.birth_date.year <= (e.school_year if e else 0) - 18
+        a.update(pupil_details(p, adult, parents))
     elif p.kind in (PersonKind.ENSEIGNANT, PersonKind.PERSONNEL):
         a.update({name: values or None for name, values in staff_values(p, structure_id, group_kinds).items()})
         a["PersEducNatPresenceDevantEleves"] = "O" if p.kind == PersonKind.ENSEIGNANT else "N"
+        a.update(staff_details(p, p.kind == PersonKind.ENSEIGNANT, structure_id))
+    else:
+        a.update(parent_details(p))
     return ("add", category, p.jointure, a)
 
 

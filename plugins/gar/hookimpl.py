@@ -67,6 +67,15 @@ class Settings(Strict):
     timeout_seconds: float = Field(20.0, gt=0)
     attempts: int = Field(3, ge=1, description="uploads tried per delivery before it fails")
     retry_seconds: float = Field(30.0, ge=0, description="pause after the first failed upload, doubled after each")
+    # The SAML IdP GAR trusts (`plugins.gar.idp`), on when idp_cert_file is set; it needs the SSO broker.
+    idp_cert_file: Path | None = Field(None, description="the IdP's signing certificate (PEM)")
+    idp_key_file: Path | None = Field(None, description="its private key (PEM): a file outside the repository, "
+                                      "readable by the hub only")
+    idp_entity_id: str | None = Field(None, description="default: {sso.base_url}/gar/idp/metadata")
+    idp_sp_metadata_file: Path | None = Field(None, description="GAR's SP metadata, as a file…")
+    idp_sp_metadata_url: str | None = Field(None, description="…or fetched from GAR (refreshed hourly)")
+    idp_want_signed_requests: bool = Field(True, description="refuse AuthnRequests GAR did not sign")
+    idp_assertion_seconds: int = Field(300, ge=30, le=3600, description="how long an assertion stays valid")
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -77,6 +86,11 @@ class Settings(Strict):
             raise ValueError("with host, set username and host_key_fingerprint")
         if self.host and self.password is None and self.private_key is None:
             raise ValueError("set HUB_PLUGINS__GAR__PRIVATE_KEY (or …_FILE) or HUB_PLUGINS__GAR__PASSWORD")
+        if self.idp_cert_file and not self.idp_key_file:
+            raise ValueError("with idp_cert_file, set idp_key_file (the IdP signs its answers)")
+        if self.idp_cert_file and (self.idp_sp_metadata_file is None) == (self.idp_sp_metadata_url is None):
+            raise ValueError("with idp_cert_file, set one of idp_sp_metadata_file and idp_sp_metadata_url "
+                             "(GAR's SP metadata)")
         return self
 
     def server(self) -> Server:
@@ -169,6 +183,15 @@ def _report(summary: feed.Summary, out: Path | None) -> None:
     for note in summary.notes:
         click.echo(f"note: {note}")
     click.echo(summary.line())
+
+
+@hookimpl
+def hub_register_blueprints(app):
+    """The SAML IdP GAR trusts, when ``idp_cert_file`` is set."""
+    if app.extensions["hub"].plugins.settings[NAME].idp_cert_file is not None:
+        from plugins.gar import idp
+
+        idp.register(app)
 
 
 @hookimpl

@@ -1,10 +1,15 @@
-"""What GAR receives of one establishment, read from the store, as records ready for `plugins.gar.xmlfiles`.
+"""What GAR receives of each establishment, read from the store, as XML records ready for the files.
+
+Establishments are read in batches (`read`): one query per kind of row (pupils,
+staff, functions, teaching assignments, group memberships, groups) for the whole
+batch, never one per person or per establishment; memory follows the batch, not
+the académie.
 
 Per person, everything GAR gets about them in the establishment (their GAREleve or
 GAREnseignant, RespAff, MEF and group links, classes and groups with subjects) is
-kept together in one `Entry` with a digest, so a Delta sends whole people. The
-establishment's own records (GAREtab, GARMEF, GARMatiere, GARGroupe) are small and
-always sent whole.
+kept together in one `Entry`, as XML text, so a Delta sends whole people and their
+digest is a hash of that text. The establishment's own records (GAREtab, GARMEF,
+GARMatiere, GARGroupe) are small and always sent whole.
 
 Data minimisation: GAR gets the opaque id, names, profiles, the UAIs, the links to
 MEFs, groups and subjects, and the e-mail only of RespAff (the schema requires one;
@@ -18,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, insert, literal, select, union
 
 from hub.clock import now
 from hub.model import Establishment, EstablishmentKind, GroupKind, PersonKind, PersonStatus
@@ -34,7 +41,7 @@ from hub.store.tables import (
     person_function,
     teaching_assignment,
 )
-from plugins.gar.xmlfiles import Item
+from plugins.gar import xmlfiles
 
 # The five files of each degree: (file, root element, sections in the schema's order)
 FILES = {
@@ -56,7 +63,10 @@ PROFILES = {code: f"National_{profile}" for profile, codes in {
     "evs": "EDU AED SUR ADE AES", "eta": "ADM ADF ALB ASE CFC CTR LAB ORI OUV PSY TEC", "aca": "INS INJ",
     "col": "COLTER"}.items() for code in codes.split()}  # fmt: skip
 PUPIL = "National_elv"
-Record = tuple[str, str, list[Item]]  # (file, section, items)
+BATCH = 25  # establishments read together: a few queries per batch, memory bounded by the batch
+Record = tuple[str, str, str]  # (file, section, the record's XML)
+_STAFF = (PersonKind.ENSEIGNANT, PersonKind.PERSONNEL)
+_GROUP_KINDS = (GroupKind.DIVISION, GroupKind.GROUPE)
 
 
 def degree(kind: str) -> str:
@@ -66,7 +76,7 @@ def degree(kind: str) -> str:
 
 @dataclass(slots=True)
 class Entry:
-    """One person's records in one establishment, and their digest (what a Delta compares)."""
+    """One person's records in one establishment (what a Delta sends or not, whole)."""
 
     person_id: int
     key: str
@@ -74,7 +84,9 @@ class Entry:
     records: list[Record]
 
     def digest(self) -> str:
-        return hashlib.blake2b(repr(self.records).encode(), digest_size=16).hexdigest()
+        """A hash of the person's XML in each file: equal digests, equal records."""
+        text = "".join(f"{file}{xml}" for file, _, xml in self.records)
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -105,86 +117,223 @@ class Names:
 def gar_ids(conn: Connection, person_ids: list[int]) -> dict[int, str]:
     """The GARPersonIdentifiant of each person, drawn at random the first time and kept (never derived from
     who they are, never given to anyone else: the column is unique). The SAML IdP sends the same value."""
-    found = dict(conn.execute(select(gar_person.c.person_id, gar_person.c.gar_id)
-                              .where(gar_person.c.person_id.in_(person_ids))).all())
-    new = [{"person_id": pid, "gar_id": secrets.token_hex(16), "created_at": now()}
-           for pid in person_ids if pid not in found]
-    if new:
-        conn.execute(insert(gar_person), new)
-        found.update((row["person_id"], row["gar_id"]) for row in new)
+    found = dict(
+        conn.execute(
+            select(gar_person.c.person_id, gar_person.c.gar_id).where(gar_person.c.person_id.in_(person_ids))
+        ).all()
+    )
+    found.update(_draw_ids(conn, [pid for pid in person_ids if pid not in found]))
     return found
 
 
-def read_establishment(conn: Connection, est: Establishment, names: Names, resp_aff_functions: frozenset[str],
-                       resp_aff_keys: frozenset[str]) -> EstablishmentFeed:
-    """Everything GAR gets about ``est``, from the store as it is now (inside the caller's transaction)."""
-    uai, deg = est.uai, degree(est.kind)
-    p = person
-    active = p.c.status == PersonStatus.ACTIVE
-    pupils: dict[int, tuple] = {}
-    for row in conn.execute(select(p.c.id, p.c.person_key, p.c.last_name, p.c.first_name, p.c.uai, enrollment.c.mef,
-                                   enrollment.c.division)
-                            .outerjoin(enrollment, and_(enrollment.c.person_id == p.c.id, enrollment.c.uai == uai))
-                            .where(p.c.uai == uai, p.c.kind == PersonKind.ELEVE, active)
-                            .order_by(p.c.id, enrollment.c.school_year)):
-        pupils[row.id] = row  # the latest school year's enrollment wins
-    attached = person.alias("attached")
-    working_here = (select(person_function.c.person_id).where(person_function.c.uai == uai)
-                    .union(select(teaching_assignment.c.person_id).where(teaching_assignment.c.uai == uai),
-                           select(attached.c.id).where(attached.c.uai == uai)))
-    staff = conn.execute(select(p.c.id, p.c.person_key, p.c.kind, p.c.last_name, p.c.first_name, p.c.email, p.c.uai)
-                         .where(p.c.id.in_(working_here) | p.c.person_key.in_(sorted(resp_aff_keys)), active,
-                                p.c.kind.in_((PersonKind.ENSEIGNANT, PersonKind.PERSONNEL)))
-                         .order_by(p.c.id)).all()
-    functions, taught, groups_of = defaultdict(list), defaultdict(list), defaultdict(list)
-    for row in conn.execute(select(person_function.c.person_id, person_function.c.code, person_function.c.discipline)
-                            .where(person_function.c.uai == uai)):
-        functions[row.person_id].append(row)
-    for row in conn.execute(select(teaching_assignment.c.person_id, teaching_assignment.c.group_code,
-                                   teaching_assignment.c.subject).where(teaching_assignment.c.uai == uai)):
-        taught[row.person_id].append(row)
-    for row in conn.execute(select(group_membership.c.person_id, group.c.code)
-                            .join(group, group.c.id == group_membership.c.group_id)
-                            .where(group.c.uai == uai, group.c.kind.in_((GroupKind.DIVISION, GroupKind.GROUPE)))):
-        groups_of[row.person_id].append(row.code)
-    groups = {row.code: row for row in conn.execute(
-        select(group.c.code, group.c.kind, group.c.label)
-        .where(group.c.uai == uai, group.c.archived_at.is_(None),
-               group.c.kind.in_((GroupKind.DIVISION, GroupKind.GROUPE))).order_by(group.c.code))}
-    ids = gar_ids(conn, [*pupils, *(s.id for s in staff)])
+def _draw_ids(conn: Connection, person_ids) -> dict[int, str]:
+    """New GAR ids for people who have none yet, stored in one insert."""
+    new = {pid: secrets.token_hex(16) for pid in person_ids}
+    if new:
+        created = now()
+        conn.execute(
+            insert(gar_person),
+            [{"person_id": pid, "gar_id": gar_id, "created_at": created} for pid, gar_id in new.items()],
+        )
+    return new
 
-    builder = _Builder(uai, deg, groups)
-    entries = [builder.pupil(row, ids[pid], groups_of[pid]) for pid, row in pupils.items()]
-    notes = [f"{key}: named RespAff of {uai} in [plugins.gar] resp_aff, but no active staff member has this key"
-             for key in sorted(resp_aff_keys - {row.person_key for row in staff})]
+
+def batches(establishments: list[Establishment]) -> list[list[Establishment]]:
+    return [establishments[start : start + BATCH] for start in range(0, len(establishments), BATCH)]
+
+
+def read(
+    conn: Connection,
+    establishments: list[Establishment],
+    names: Names,
+    resp_aff_functions: frozenset[str],
+    resp_aff: dict[str, list[str]],
+) -> Iterator[EstablishmentFeed]:
+    """Everything GAR gets about a batch of establishments, from the store as it is now (inside the caller's
+    transaction), one establishment at a time: the batch's rows are read at once, its records built as asked.
+    ``resp_aff``: UAI -> keys of the people named RespAff there besides ``resp_aff_functions``."""
+    rows = _Rows(conn, [e.uai for e in establishments], resp_aff)
+    for est in establishments:
+        yield _establishment(est, rows, names, resp_aff_functions, frozenset(resp_aff.get(est.uai, ())))
+
+
+class Pupil(NamedTuple):  # plain tuples: reading a SQLAlchemy row's attributes costs ten times more
+    uai: str
+    id: int
+    person_key: str
+    last_name: str
+    first_name: str
+    gar_id: str | None
+    mef: str | None
+    division: str | None
+
+
+class Staff(NamedTuple):
+    id: int
+    person_key: str
+    kind: str
+    last_name: str
+    first_name: str
+    email: str | None
+    uai: str | None  # where they are attached
+    gar_id: str | None
+
+
+class _Rows:
+    """A batch's rows, one query per kind, filed by UAI (and person): what `_establishment` turns into records."""
+
+    def __init__(self, conn: Connection, uais: list[str], resp_aff: dict[str, list[str]]):
+        self.pupils: dict[str, dict[int, Pupil]] = defaultdict(dict)  # UAI -> person id -> pupil
+        self.staff: dict[str, list[Staff]] = defaultdict(list)  # UAI -> staff working there
+        self.functions: dict[tuple[str, int], list[tuple[str, str]]] = defaultdict(list)  # -> (code, discipline)
+        self.taught: dict[tuple[str, int], list[tuple[str, str]]] = defaultdict(list)  # -> (group code, subject)
+        self.memberships: dict[tuple[str, int], list[str]] = defaultdict(list)  # (UAI, person id) -> group codes
+        self.groups: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)  # UAI -> code -> (kind, label)
+        self._read_people(conn, uais, resp_aff)
+        self._read_links(conn, uais)
+        # The people seen for the first time get their GAR id now, all in one insert
+        people = [
+            *(r for found in self.pupils.values() for r in found.values()),
+            *(r for found in self.staff.values() for r in found),
+        ]
+        self.gar_ids = {r.id: r.gar_id for r in people if r.gar_id is not None}
+        self.gar_ids.update(_draw_ids(conn, {r.id for r in people if r.gar_id is None}))
+
+    def _read_people(self, conn: Connection, uais: list[str], resp_aff: dict[str, list[str]]) -> None:
+        p, g = person, gar_person
+        active = p.c.status == PersonStatus.ACTIVE
+        for row in conn.execute(
+            select(
+                p.c.uai,
+                p.c.id,
+                p.c.person_key,
+                p.c.last_name,
+                p.c.first_name,
+                g.c.gar_id,
+                enrollment.c.mef,
+                enrollment.c.division,
+            )
+            .outerjoin(enrollment, and_(enrollment.c.person_id == p.c.id, enrollment.c.uai == p.c.uai))
+            .outerjoin(g, g.c.person_id == p.c.id)
+            .where(p.c.uai.in_(uais), p.c.kind == PersonKind.ELEVE, active)
+            .order_by(p.c.uai, p.c.id, enrollment.c.school_year)
+        ).all():
+            pupil = Pupil._make(row)
+            self.pupils[pupil.uai][pupil.id] = pupil  # the latest school year's enrollment wins
+
+        # Staff: whoever holds a function, teaches, or is attached there, and the RespAff named in settings
+        attached = person.alias("attached")
+        working = union(
+            select(person_function.c.uai, person_function.c.person_id).where(person_function.c.uai.in_(uais)),
+            select(teaching_assignment.c.uai, teaching_assignment.c.person_id).where(
+                teaching_assignment.c.uai.in_(uais)
+            ),
+            select(attached.c.uai, attached.c.id).where(attached.c.uai.in_(uais), attached.c.kind.in_(_STAFF)),
+            *(
+                select(literal(uai).label("uai"), person.c.id).where(person.c.person_key.in_(sorted(keys)))
+                for uai, keys in resp_aff.items()
+                if uai in uais and keys
+            ),
+        ).subquery()
+        for row in conn.execute(
+            select(
+                working.c.uai.label("at"),
+                p.c.id,
+                p.c.person_key,
+                p.c.kind,
+                p.c.last_name,
+                p.c.first_name,
+                p.c.email,
+                p.c.uai,
+                g.c.gar_id,
+            )
+            .join_from(working, p, p.c.id == working.c.person_id)
+            .outerjoin(g, g.c.person_id == p.c.id)
+            .where(active, p.c.kind.in_(_STAFF))
+            .order_by(working.c.uai, p.c.id)
+        ).all():
+            self.staff[row[0]].append(Staff._make(row[1:]))
+
+    def _read_links(self, conn: Connection, uais: list[str]) -> None:
+        f, t = person_function, teaching_assignment
+        for at, pid, code, discipline in conn.execute(
+            select(f.c.uai, f.c.person_id, f.c.code, f.c.discipline).where(f.c.uai.in_(uais))
+        ).all():
+            self.functions[at, pid].append((code, discipline))
+        for at, pid, code, subject in conn.execute(
+            select(t.c.uai, t.c.person_id, t.c.group_code, t.c.subject).where(t.c.uai.in_(uais))
+        ).all():
+            self.taught[at, pid].append((code, subject))
+        for at, pid, code in conn.execute(
+            select(group.c.uai, group_membership.c.person_id, group.c.code)
+            .join(group, group.c.id == group_membership.c.group_id)
+            .where(group.c.uai.in_(uais), group.c.kind.in_(_GROUP_KINDS))
+        ).all():
+            self.memberships[at, pid].append(code)
+        for at, code, kind, label in conn.execute(
+            select(group.c.uai, group.c.code, group.c.kind, group.c.label)
+            .where(group.c.uai.in_(uais), group.c.archived_at.is_(None), group.c.kind.in_(_GROUP_KINDS))
+            .order_by(group.c.uai, group.c.code)
+        ).all():
+            self.groups[at][code] = (kind, label)
+
+
+def _establishment(
+    est: Establishment, rows: _Rows, names: Names, resp_aff_functions: frozenset[str], resp_aff_keys: frozenset[str]
+) -> EstablishmentFeed:
+    uai, deg = est.uai, degree(est.kind)
+    builder = _Builder(uai, deg, rows.groups[uai])
+    ids = rows.gar_ids
+    entries = [builder.pupil(row, ids[pid], rows.memberships[uai, pid]) for pid, row in rows.pupils[uai].items()]
+    staff = rows.staff[uai]
+    notes = [
+        f"{key}: named RespAff of {uai} in [plugins.gar] resp_aff, but no active staff member has this key"
+        for key in sorted(resp_aff_keys - {row.person_key for row in staff})
+    ]
     for row in staff:
-        entry = builder.staff(row, ids[row.id], functions[row.id], taught[row.id], groups_of[row.id],
-                              resp_aff=row.person_key in resp_aff_keys
-                              or any(f.code in resp_aff_functions for f in functions[row.id]))
+        functions = rows.functions[uai, row.id]
+        entry = builder.staff(
+            row,
+            ids[row.id],
+            functions,
+            rows.taught[uai, row.id],
+            rows.memberships[uai, row.id],
+            resp_aff=row.person_key in resp_aff_keys or any(code in resp_aff_functions for code, _ in functions),
+        )
         if entry is None:
-            notes.append(f"{row.person_key}: no GAR profile for their functions in {uai} "
-                         f"({', '.join(sorted({f.code for f in functions[row.id]})) or 'none'}): left out")
+            notes.append(
+                f"{row.person_key}: no GAR profile for their functions in {uai} "
+                f"({', '.join(sorted({code for code, _ in functions})) or 'none'}): left out"
+            )
         else:
             entries.append(entry)
     return EstablishmentFeed(est, deg, builder.shared(est, names), entries, notes)
 
 
 class _Builder:
-    """Turns one establishment's rows into GAR records, collecting the MEFs, subjects and groups they name."""
+    """Turns one establishment's rows into GAR records (XML text, in the schema's element order), collecting
+    the MEFs, subjects and groups they name for the establishment's own records."""
 
-    def __init__(self, uai: str, deg: str, groups: dict):
+    def __init__(self, uai: str, deg: str, groups: dict[str, tuple[str, str]]):
         self.uai, self.deg = uai, deg
-        self.groups = {code: (row.kind, row.label) for code, row in groups.items()}
+        self.leaves = xmlfiles.Leaves(xmlfiles.schema(deg))
+        self.owner = f"establishment {uai}"
+        self.at = self.leaves.code("GARStructureUAI", uai, self.owner)  # first child of most link records
+        self.etab = self.leaves.code("GARPersonEtab", uai, self.owner)
+        self.profiles: dict[tuple[str, ...], str] = {}  # profiles -> their GARPersonProfils elements
+        self.groups = dict(groups)  # code -> (kind, label)
         self.mefs: set[str] = set()
         self.subjects: set[str] = set()
         self.division_mefs: dict[str, set[str]] = defaultdict(set)
         self.group_divisions: dict[str, set[str]] = defaultdict(set)
 
     def pupil(self, row, gar_id: str, memberships: list[str]) -> Entry:
-        uai, records = self.uai, []
-        records.append(("Eleve", "GAREleve", self._identity(gar_id, row, [PUPIL]) + [("GARPersonEtab", uai)]))
+        owner = f"person {row.person_key}"
+        who = self.leaves.leaf("GARPersonIdentifiant", gar_id, owner)
+        eleve = f"<men:GAREleve>{self._identity(who, row, (PUPIL,), owner)}{self.etab}</men:GAREleve>"
+        records = [("Eleve", "GAREleve", eleve)]
         if row.mef:
-            records.append(self._mef("Eleve", gar_id, row.mef))
+            records.append(self._mef("Eleve", who, row.mef, owner))
             if row.division:
                 self.division_mefs[row.division].add(row.mef)
         codes = list(dict.fromkeys(([row.division] if row.division else []) + sorted(memberships)))
@@ -192,90 +341,135 @@ class _Builder:
             self._group(code)
             if row.division and code != row.division:
                 self.group_divisions[code].add(row.division)
-        records += self._person_groups(gar_id, codes)
+        records += self._person_groups(who, codes, owner)
         return Entry(row.id, row.person_key, gar_id, records)
 
-    def staff(self, row, gar_id: str, functions: list, taught: list, memberships: list[str],
-              resp_aff: bool) -> Entry | None:
-        uai = self.uai
-        profiles = sorted({PROFILES[f.code] for f in functions if f.code in PROFILES})
-        if not profiles and row.kind == PersonKind.ENSEIGNANT and (row.uai == uai or taught):
-            profiles = [PROFILES["ENS"]]  # a teacher the source gives no function here
+    def staff(
+        self,
+        row,
+        gar_id: str,
+        functions: list[tuple[str, str]],
+        taught: list[tuple[str, str]],
+        memberships: list[str],
+        resp_aff: bool,
+    ) -> Entry | None:
+        leaves, owner = self.leaves, f"person {row.person_key}"
+        who = leaves.leaf("GARPersonIdentifiant", gar_id, owner)
+        profiles = tuple(sorted({PROFILES[code] for code, _ in functions if code in PROFILES}))
+        if not profiles and row.kind == PersonKind.ENSEIGNANT and (row.uai == self.uai or taught):
+            profiles = (PROFILES["ENS"],)  # a teacher the source gives no function here
         records: list[Record] = []
         if profiles:
-            items = self._identity(gar_id, row, profiles) + [("GARPersonEtab", uai)]
-            disciplines = sorted({f.discipline for f in functions if f.discipline})
+            posts = ""
+            disciplines = sorted({discipline for _, discipline in functions if discipline})
             if disciplines:
-                post, code = (("GAREnsDisciplinesPostes", "GAREnsDisciplinePosteCode") if self.deg == "2D"
-                              else ("GAREnsSpecialitesPostes", "GAREnsSpecialitePosteCode"))
-                items.append((post, (("GARStructureUAI", uai), *((code, d) for d in disciplines))))
-            records.append(("Enseignant", "GAREnseignant", items))
-            mefs = sorted({m for a in taught for m in self.division_mefs.get(a.group_code, ())})
-            records += [self._mef("Enseignant", gar_id, m) for m in mefs]
-            codes = sorted({a.group_code for a in taught} | set(memberships))
+                post, name = (
+                    ("GAREnsDisciplinesPostes", "GAREnsDisciplinePosteCode")
+                    if self.deg == "2D"
+                    else ("GAREnsSpecialitesPostes", "GAREnsSpecialitePosteCode")
+                )
+                codes = "".join(leaves.code(name, d, owner) for d in disciplines)
+                posts = f"<men:{post}>{self.at}{codes}</men:{post}>"
+            identity = self._identity(who, row, profiles, owner)
+            enseignant = f"<men:GAREnseignant>{identity}{self.etab}{posts}</men:GAREnseignant>"
+            records.append(("Enseignant", "GAREnseignant", enseignant))
+            mefs = sorted({m for code, _ in taught for m in self.division_mefs.get(code, ())})
+            records += [self._mef("Enseignant", who, m, owner) for m in mefs]
+            codes = sorted({code for code, _ in taught} | set(memberships))
             for code in codes:
                 self._group(code)
-            records += self._person_groups(gar_id, codes)
+            records += self._person_groups(who, codes, owner)
             if self.deg == "2D":
-                records += self._subjects(gar_id, taught)
+                records += self._subjects(who, taught, owner)
         if resp_aff:
-            records.append(("RespAff", "GARRespAff", [
-                ("GARPersonIdentifiant", gar_id), ("GARPersonNom", row.last_name), ("GARPersonPrenom", row.first_name),
-                ("GARPersonMail", row.email or ""), ("GARRespAffEtab", uai)]))
+            last = leaves.leaf("GARPersonNom", row.last_name, owner)
+            first = leaves.leaf("GARPersonPrenom", row.first_name, owner)
+            mail = leaves.leaf("GARPersonMail", row.email or "", owner)  # the schema requires one
+            where = leaves.code("GARRespAffEtab", self.uai, owner)
+            records.append(
+                ("RespAff", "GARRespAff", f"<men:GARRespAff>{who}{last}{first}{mail}{where}</men:GARRespAff>")
+            )
         return Entry(row.id, row.person_key, gar_id, records) if records else None
 
-    def _identity(self, gar_id: str, row, profiles: list[str]) -> list[Item]:
-        items: list[Item] = [("GARPersonIdentifiant", gar_id)]
-        items += [("GARPersonProfils", (("GARStructureUAI", self.uai), ("GARPersonProfil", p))) for p in profiles]
-        items += [("GARPersonNom", row.last_name), ("GARPersonPrenom", row.first_name),
-                  ("GARPersonAutresPrenoms", row.first_name)]
-        if row.uai:
-            items.append(("GARPersonStructRattach", row.uai))
-        return items
+    def _identity(self, who: str, row, profiles: tuple[str, ...], owner: str) -> str:
+        """The GARIdentite block GAREleve and GAREnseignant begin with."""
+        profils = self.profiles.get(profiles)
+        if profils is None:
+            profils = self.profiles[profiles] = "".join(
+                f"<men:GARPersonProfils>{self.at}{self.leaves.code('GARPersonProfil', p, owner)}</men:GARPersonProfils>"
+                for p in profiles
+            )
+        last = self.leaves.text("GARPersonNom", row.last_name, owner)
+        first = self.leaves.text("GARPersonPrenom", row.first_name, owner)  # also all first names: all we know
+        attached = self.leaves.code("GARPersonStructRattach", row.uai, owner) if row.uai else ""
+        return (
+            f"{who}{profils}<men:GARPersonNom>{last}</men:GARPersonNom><men:GARPersonPrenom>{first}"
+            f"</men:GARPersonPrenom><men:GARPersonAutresPrenoms>{first}</men:GARPersonAutresPrenoms>{attached}"
+        )
 
-    def _mef(self, file: str, gar_id: str, mef: str) -> Record:
+    def _mef(self, file: str, who: str, mef: str, owner: str) -> Record:
         self.mefs.add(mef)
         if self.deg == "1D":
-            return file, "GARPersonMEFSTAT4", [("GARStructureUAI", self.uai), ("GARPersonIdentifiant", gar_id),
-                                               ("GARMEFSTAT4Code", mef[:4])]
-        return file, "GARPersonMEF", [("GARStructureUAI", self.uai), ("GARPersonIdentifiant", gar_id),
-                                      ("GARMEFCode", mef)]
+            code = self.leaves.code("GARMEFSTAT4Code", mef[:4], owner)
+            return file, "GARPersonMEFSTAT4", f"<men:GARPersonMEFSTAT4>{self.at}{who}{code}</men:GARPersonMEFSTAT4>"
+        code = self.leaves.code("GARMEFCode", mef, owner)
+        return file, "GARPersonMEF", f"<men:GARPersonMEF>{self.at}{who}{code}</men:GARPersonMEF>"
 
     def _group(self, code: str) -> None:
         if code not in self.groups:  # a division named by a pupil or a teacher that the structure does not list
             self.groups[code] = (GroupKind.DIVISION, code)
 
-    def _person_groups(self, gar_id: str, codes: list[str]) -> list[Record]:
-        return [("Groupe", "GARPersonGroupe", [("GARStructureUAI", self.uai), ("GARPersonIdentifiant", gar_id),
-                                               ("GARGroupeCode", code)]) for code in codes]
+    def _person_groups(self, who: str, codes: list[str], owner: str) -> list[Record]:
+        records = []
+        for code in codes:
+            group = self.leaves.code("GARGroupeCode", code, owner)
+            records.append(
+                ("Groupe", "GARPersonGroupe", f"<men:GARPersonGroupe>{self.at}{who}{group}</men:GARPersonGroupe>")
+            )
+        return records
 
-    def _subjects(self, gar_id: str, taught: list) -> list[Record]:
+    def _subjects(self, who: str, taught: list[tuple[str, str]], owner: str) -> list[Record]:
         by_group: dict[str, set[str]] = defaultdict(set)
-        for a in taught:
-            if a.subject:
-                by_group[a.group_code].add(a.subject)
+        for group_code, subject in taught:
+            if subject:
+                by_group[group_code].add(subject)
         self.subjects.update(*by_group.values())
-        return [("Groupe", "GAREnsGroupeMatiere" if self.groups[code][0] == GroupKind.GROUPE else "GAREnsClasseMatiere",
-                 [("GARStructureUAI", self.uai), ("GARPersonIdentifiant", gar_id), ("GARGroupeCode", code),
-                  *(("GARMatiereCode", s) for s in sorted(subjects))])
-                for code, subjects in sorted(by_group.items())]
+        code, records = self.leaves.code, []
+        for group_code, subjects in sorted(by_group.items()):
+            section = "GAREnsGroupeMatiere" if self.groups[group_code][0] == GroupKind.GROUPE else "GAREnsClasseMatiere"
+            group_leaf = code("GARGroupeCode", group_code, owner)
+            matieres = "".join(code("GARMatiereCode", s, owner) for s in sorted(subjects))
+            records.append(("Groupe", section, f"<men:{section}>{self.at}{who}{group_leaf}{matieres}</men:{section}>"))
+        return records
 
     def shared(self, est: Establishment, names: Names) -> list[Record]:
-        uai = self.uai
-        records: list[Record] = [("Etab", "GAREtab", [("GARStructureUAI", uai), ("GARStructureNomCourant", est.name)])]
+        at, owner = self.at, self.owner
+
+        def leaf(name: str, value: str) -> str:
+            return self.leaves.leaf(name, value, owner)
+
+        name = leaf("GARStructureNomCourant", est.name)
+        records: list[Record] = [("Etab", "GAREtab", f"<men:GAREtab>{at}{name}</men:GAREtab>")]
         if self.deg == "2D":
             for code in sorted(self.mefs):
                 label, national = names.mef.get(code, (code, ""))
-                items = [("GARStructureUAI", uai), ("GARMEFCode", code), ("GARMEFLibelle", label or code)]
-                records.append(("Etab", "GARMEF", items + ([("GARMEFSTAT11", national)] if national else [])))
+                mef = leaf("GARMEFCode", code) + leaf("GARMEFLibelle", label or code)
+                stat11 = leaf("GARMEFSTAT11", national) if national else ""
+                records.append(("Etab", "GARMEF", f"<men:GARMEF>{at}{mef}{stat11}</men:GARMEF>"))
             for code in sorted(self.subjects):
                 label, _ = names.matiere.get(code, (code, ""))
-                records.append(("Etab", "GARMatiere", [("GARStructureUAI", uai), ("GARMatiereCode", code),
-                                                       ("GARMatiereLibelle", label or code)]))
+                matiere = leaf("GARMatiereCode", code) + leaf("GARMatiereLibelle", label or code)
+                records.append(("Etab", "GARMatiere", f"<men:GARMatiere>{at}{matiere}</men:GARMatiere>"))
         for code, (kind, label) in sorted(self.groups.items()):
             statut = "GROUPE" if kind == GroupKind.GROUPE else "DIVISION"
             parents = sorted(self.group_divisions.get(code, ())) if statut == "GROUPE" else []
-            records.append(("Groupe", "GARGroupe", [("GARGroupeCode", code), ("GARStructureUAI", uai),
-                                                    ("GARGroupeLibelle", label or code), ("GARGroupeStatut", statut),
-                                                    *(("GARGroupeDivAppartenance", d) for d in parents)]))
+            divisions = "".join(leaf("GARGroupeDivAppartenance", d) for d in parents)
+            group = f"{leaf('GARGroupeCode', code)}{at}{leaf('GARGroupeLibelle', label or code)}"
+            records.append(
+                (
+                    "Groupe",
+                    "GARGroupe",
+                    f"<men:GARGroupe>{group}{leaf('GARGroupeStatut', statut)}{divisions}</men:GARGroupe>",
+                )
+            )
         return records

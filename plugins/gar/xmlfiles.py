@@ -1,28 +1,23 @@
-"""GAR XML files: the official schemas, a streaming writer that splits at ``max_nodes``, and the validation.
+"""GAR XML files: the official schemas, records written as text, files split at ``max_nodes``, the validation.
 
-Each root element (``GAR-ENT-Eleve``…) is a sequence of lists; the writer receives
-records section by section in the schema's order and starts a new numbered file
-every ``max_nodes`` children, each file a complete document of its own. Records
-are streamed with lxml ``xmlfile`` one at a time into an in-memory file (at most one
-establishment's, never the académie's), which is validated before it is written
-anywhere. A record is a list of ``(name, text)`` leaves and ``(name, ((sub, text), …))``
-complex children, filled into an element reused for every record of the same shape
-(building elements costs more than writing them).
-
-Before a value is written it is checked against the schema's own limits (the
-``maxLength`` of its type, read from the XSD) and for emptiness, so a bad record
-stops the export with its owner named. After writing, every file is validated
-against the XSD (`validate`); the error names the element and the record's person.
+A record (one ``GAREleve``, one ``GARPersonGroupe``…) is written straight as XML text,
+``<men:GARPersonGroupe><men:GARStructureUAI>…</men:GARStructureUAI>…</men:GARPersonGroupe>``,
+its values passed through `Leaves`: checked against the schema's own limits (the
+``maxLength`` of each element's type, read from the XSD), refused when empty or when
+XML cannot carry them, and escaped. Writing text costs a fraction of building lxml
+elements, and a file is then nothing but its records joined between the root's tags
+(`documents`): one record is one child of the root, so splitting every ``max_nodes``
+children is slicing a list. Every file is then parsed and validated against the XSD
+(`validate`) before it goes anywhere; the error names the element and the person.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -30,8 +25,9 @@ from hub.errors import HubError
 
 XSD_DIR = Path(__file__).with_name("xsd")
 XS = "{http://www.w3.org/2001/XMLSchema}"
-Leaf = tuple[str, str]
-Item = tuple[str, "str | tuple[Leaf, ...]"]
+# What a value cannot hold as is: the characters XML escapes, and those XML 1.0 cannot carry at all
+_SPECIAL = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class InvalidRecord(HubError):
@@ -46,7 +42,6 @@ class Schema:
     namespace: str
     limits: dict[str, int]
     xsd: etree.XMLSchema
-    templates: dict[tuple, tuple] = field(default_factory=dict)  # record shape -> element reused to write it
 
     def tag(self, name: str) -> str:
         return f"{{{self.namespace}}}{name}"
@@ -69,78 +64,62 @@ def schema(degree: str) -> Schema:
     return Schema(degree, tree.getroot().get("targetNamespace"), limits, etree.XMLSchema(tree))
 
 
-class SplitWriter:
-    """One kind of file (Eleve, Groupe…) of one establishment, as parts ``name(1)``, ``name(2)``… of at most
-    ``max_nodes`` children each, kept in memory (one establishment's worth) until the caller validates them."""
+def escape(value: str) -> str:
+    """Text as lxml writes it: ``&``, ``<``, ``>`` and carriage returns escaped (quotes need not be in text)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
-    def __init__(self, schema_: Schema, root: str, name: Callable[[int], str], *, version: str, max_nodes: int):
-        self.schema, self.root, self.name = schema_, root, name
-        self.version, self.max_nodes = version, max_nodes
-        self.parts: list[tuple[str, bytes]] = []  # (file name, content) of the parts completed
-        self.counts: dict[str, int] = {}
-        self._stack: ExitStack | None = None
-        self._buffer: io.BytesIO | None = None
-        self._xf = None
-        self._children = 0
 
-    def add(self, section: str, items: list[Item], owner: str) -> None:
-        """Write one record; ``owner`` says whose it is ("person jnt:…") for the error a bad value raises."""
-        if self._xf is None or self._children >= self.max_nodes:
-            self._open()
-        shape = (section, *[n if v.__class__ is str else (n, *[s for s, _ in v]) for n, v in items])
-        element, leaves, limits = self.schema.templates.get(shape) or self._template(shape)
-        texts = [t for _, v in items for t in ((v,) if v.__class__ is str else [t for _, t in v])]
-        for leaf, limit, text in zip(leaves, limits, texts, strict=True):
-            if not text or len(text) > limit:
-                self._refuse(section, leaf, text, limit, owner)
-            leaf.text = text
-        self._xf.write(element)
-        self._children += 1
-        self.counts[section] = self.counts.get(section, 0) + 1
+class Leaves:
+    """The text elements of one schema: ``leaf("GARPersonNom", "Dupont", owner)`` is
+    ``<men:GARPersonNom>Dupont</men:GARPersonNom>``, once the value is checked and escaped.
+    ``owner`` ("person jnt:…") is only used to name who holds a value GAR would refuse."""
 
-    def close(self) -> list[tuple[str, bytes]]:
-        if self._xf is None and not self.parts:  # nothing of this kind: still one (empty) file
-            self._open()
-        self._finish()
-        return self.parts
+    def __init__(self, schema_: Schema):
+        self.schema = schema_
+        self.limits = schema_.limits
+        self._codes: dict[tuple[str, str], str] = {}
 
-    def _open(self) -> None:
-        self._finish()
-        self._stack, self._buffer = ExitStack(), io.BytesIO()
-        self._xf = self._stack.enter_context(etree.xmlfile(self._buffer, encoding="UTF-8"))
-        self._xf.write_declaration()
-        self._stack.enter_context(self._xf.element(self.schema.tag(self.root), {"Version": self.version},
-                                                   nsmap={"men": self.schema.namespace}))
-        self._children = 0
+    def leaf(self, name: str, value: str, owner: str) -> str:
+        return f"<men:{name}>{self.text(name, value, owner)}</men:{name}>"
 
-    def _finish(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self.parts.append((self.name(len(self.parts) + 1), self._buffer.getvalue()))
-            self._stack = self._buffer = self._xf = None
+    def text(self, name: str, value: str, owner: str) -> str:
+        """``value`` as element ``name`` may hold it: checked, escaped."""
+        if not value or len(value) > self.limits.get(name, 1 << 30) or _SPECIAL.search(value):
+            return self._checked(name, value, owner)
+        return value
 
-    def _template(self, shape: tuple) -> tuple:
-        tag, unlimited = self.schema.tag, 1 << 30
-        element = etree.Element(tag(shape[0]), nsmap={"men": self.schema.namespace})
-        leaves, limits = [], []
-        for child in shape[1:]:
-            if isinstance(child, str):
-                leaves.append(etree.SubElement(element, tag(child)))
-                limits.append(self.schema.limits.get(child, unlimited))
-            else:
-                parent = etree.SubElement(element, tag(child[0]))
-                for sub in child[1:]:
-                    leaves.append(etree.SubElement(parent, tag(sub)))
-                    limits.append(self.schema.limits.get(sub, unlimited))
-        self.schema.templates[shape] = element, leaves, limits
-        return element, leaves, limits
+    def code(self, name: str, value: str, owner: str) -> str:
+        """`leaf` for values many records repeat (UAIs, codes, profiles): checked and written once."""
+        found = self._codes.get((name, value))
+        if found is None:
+            found = self._codes[name, value] = self.leaf(name, value, owner)
+        return found
 
-    def _refuse(self, section: str, leaf, text: str, limit: int, owner: str) -> None:
-        name = etree.QName(leaf).localname
-        reason = (f"{name} is empty (the schema requires it)" if not text
-                  else f"{name} is {len(text)} characters, the schema allows {limit}: {text[:40]!r}…")
-        raise InvalidRecord(f"GAR {self.root} file of {self.schema.degree}: {section} of {owner}: {reason}; "
-                            "fix the record in the source, nothing was sent")
+    def _checked(self, name: str, value: str, owner: str) -> str:
+        limit = self.limits.get(name, 1 << 30)
+        if not value:
+            reason = f"{name} is empty (the schema requires it)"
+        elif len(value) > limit:
+            reason = f"{name} is {len(value)} characters, the schema allows {limit}: {value[:40]!r}…"
+        elif _FORBIDDEN.search(value):
+            reason = f"{name} holds a character XML cannot carry: {value[:40]!r}"
+        else:
+            return escape(value)
+        raise InvalidRecord(
+            f"GAR {self.schema.degree} record of {owner}: {reason}; fix the record in the source, nothing was sent"
+        )
+
+
+def documents(schema_: Schema, root: str, records: list[str], *, version: str, max_nodes: int) -> list[bytes]:
+    """The files of one kind (root ``GAR-ENT-Eleve``…): ``records`` in order, at most ``max_nodes`` per file,
+    each file a whole document; no records still make one (empty) file."""
+    head = (
+        f"<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<men:{root} xmlns:men="{schema_.namespace}" Version={quoteattr(version)}>'
+    )
+    tail = f"</men:{root}>"
+    parts = [records[start : start + max_nodes] for start in range(0, len(records), max_nodes)] or [[]]
+    return [f"{head}{''.join(part)}{tail}".encode() for part in parts]
 
 
 def validate(name: str, content: bytes, schema_: Schema, owners: dict[str, str]) -> None:
@@ -159,5 +138,7 @@ def validate(name: str, content: bytes, schema_: Schema, owners: dict[str, str])
             node = node.getparent()  # up to the record, a child of the root
         ident = node.findtext(schema_.tag("GARPersonIdentifiant")) if node is not None else None
         who = f" (record of {owners.get(ident, ident)})" if ident else ""
-    raise InvalidRecord(f"{name} is not valid against {schema_.degree} GAR schema, nothing was sent: "
-                        f"line {error.line}{who}: {error.message}")
+    raise InvalidRecord(
+        f"{name} is not valid against {schema_.degree} GAR schema, nothing was sent: "
+        f"line {error.line}{who}: {error.message}"
+    )

@@ -1,4 +1,4 @@
-"""LDAP source: the académie directory read over LDAP (ldap3), in full or by ``modifyTimestamp``.
+"""LDAP source: the académie directory read over LDAP (ldap3 or python-ldap), in full or by ``modifyTimestamp``.
 
 Reading lives in `plugins.ldap_directory.reader` (the connection and its errors in
 `plugins.ldap_directory.connection`), the demo LDIF in `plugins.ldap_directory.ldif`; this
@@ -45,11 +45,19 @@ class Settings(Strict):
     to keep manual entries. Empty: the first value is taken as it is (``sdet``).
 
     ``attributes`` and the filters, when given, apply on top of the preset.
+
+    ``client`` says which library reads: ``"ldap3"`` (default, pure Python, always installed) or
+    ``"python-ldap"`` (libldap, in C: several times faster on a large directory; the ``ldap-c``
+    extra). Both give the same records. ``second_process`` (None: for full reads) turns entries
+    into records in a forked child while the core works, on a second core.
     """
 
     url: str = Field(description="ldap://host[:port] or ldaps://host[:port]")
     bind_dn: str | None = Field(None, description="simple bind DN; None binds anonymously")
     bind_password: SecretStr | None = None
+    client: Literal["ldap3", "python-ldap"] = Field(
+        "ldap3", description="ldap3 (pure Python) or python-ldap (libldap, faster; pip extra ldap-c)"
+    )
     start_tls: bool = Field(False, description="upgrade an ldap:// connection with StartTLS")
     ca_file: Path | None = Field(None, description="CA bundle that signed the server's certificate (LDAPS/StartTLS)")
     base_dn: str
@@ -63,6 +71,9 @@ class Settings(Strict):
     people_filter: str | None = Field(None, description="default: the preset's, (objectClass=ENTPerson)")
     structures_filter: str | None = Field(
         None, description="default: the preset's, (objectClass=ENTStructure) or (objectClass=ENTEtablissement)"
+    )
+    second_process: bool | None = Field(
+        None, description="turn entries into records in a second process while the core works; None: for full reads"
     )
     page_size: int = Field(1000, ge=1, le=100_000, description="entries per page of the paged search")
     timeout_seconds: int = Field(60, ge=1, description="connect timeout, and the longest wait for one page")

@@ -19,8 +19,9 @@ and then, which also is the only way deletions are seen.
 An unusable entry becomes a `Rejected` item naming its DN and the stream goes on. A
 directory that cannot be read whole (bind refused, server down, size or time limit hit,
 referral, connection lost) raises `SourceError`: a partial read is not a snapshot, and
-the core applies nothing. Every page's result code is checked here, because ldap3
-does not raise for a size or time limit: its paged search silently stops short.
+the core applies nothing. The searching itself is the client's (`connection.Directory`:
+ldap3 or python-ldap, ``[plugins.ldap] client``); both yield the same entries, so what
+is read here does not depend on the client.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from ldap3 import SUBTREE, Connection
-from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from hub.errors import SourceError
@@ -57,7 +56,8 @@ from hub.sdet import (
     person_kind,
     teaching_assignments,
 )
-from plugins.ldap_directory.connection import close, connect, source_error
+from hub.sync import reader_process
+from plugins.ldap_directory.connection import NOT_TEXT, Directory, open_directory
 from plugins.ldap_directory.presets import (
     DEFAULT_ATTRIBUTES,
     PARENT_PROFILES,
@@ -72,6 +72,7 @@ __all__ = ["DEFAULT_ATTRIBUTES", "DirectoryReader", "read_feed"]
 
 GENERALIZED_TIME = re.compile(r"^\d{14}(?:[.,]\d{1,6})?Z$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+NO_VALUES: list[str] = []  # what `DirectoryReader.values` gives for an attribute an entry lacks; never changed
 
 
 class Reject(Exception):
@@ -95,13 +96,17 @@ def birth_date(value: str, attribute: str) -> date | None:
 
 
 def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
-    """Bind now (errors surface at once); read lazily as the core iterates the items."""
+    """Bind now (errors surface at once); read lazily as the core iterates the items.
+
+    ``settings.second_process``: read in a child process (`hub.sync.reader_process`) while
+    the core works; None (default) does so for full reads, where it pays for its start.
+    """
     if since is not None and not GENERALIZED_TIME.match(since):
         raise SourceError(
             f"the stored LDAP cursor {since!r} is not a timestamp (AAAAMMJJhhmmssZ); run `hub sync ldap --full` once"
         )
     reader = DirectoryReader(settings, school_year)
-    conn = connect(settings)
+    directory = open_directory(settings)
     what = "full read" if since is None else f"entries modified since {since}"
     feed = Feed(
         items=(),
@@ -117,7 +122,15 @@ def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
             "structures_filter": settings.structures_filter,
         },
     )
-    feed.items = reader.items(conn, feed, since)
+    second_process = since is None if settings.second_process is None else settings.second_process
+    if second_process and reader_process.available():
+        directory.close()  # the child binds its own: one LDAP session is never shared by two processes
+        feed.items = reader_process.items_in_child(
+            "LDAP", lambda: reader.items(open_directory(reader.settings), feed, since), lambda: feed.cursor,
+            lambda cursor: setattr(feed, "cursor", cursor))
+        feed.description += ", read in a second process"
+    else:
+        feed.items = reader.items(directory, feed, since)
     return feed
 
 
@@ -132,42 +145,37 @@ class DirectoryReader:
         self.keys = {k: v.lower() for k, v in self.names.items()}  # SDET name -> key in an entry's dict
         self.structures: dict[str, str] = {}  # lower-cased DN or structure id -> UAI
         self.parents: dict[str, str] = {}  # lower-cased uid (or DN, when not named by its uid) -> jointure
+        self.kinds: dict[tuple[str, ...], PersonKind | None] = {}  # ENTPersonProfils values -> kind
         self.cursor: str | None = None
         self.doing = ""
-        self.conn: Connection | None = None
+        self.directory: Directory | None = None
 
     # --- reading ---------------------------------------------------------------------
 
-    def items(self, conn: Connection, feed: Feed, since: str | None) -> Iterator:
+    def items(self, directory: Directory, feed: Feed, since: str | None) -> Iterator:
         """Structures, then people; sets ``feed.cursor`` once everything was read."""
-        self.conn, self.cursor = conn, since
+        self.directory, self.cursor = directory, since
         s = self.settings
         try:
-            try:
-                for dn, a in self.search(
-                    s.structures_dn or s.base_dn, s.structures_filter, STRUCTURE_ATTRIBUTES, since, "structures"
-                ):
-                    try:
-                        yield self.establishment(dn, a)
-                    except Reject as exc:
-                        yield Rejected(dn, str(exc))
-                if since is not None:  # the changed people may name structures this read did not see
-                    self.learn_structures()
-                if self.preset.parents_by_uid:
-                    self.learn_parents()
-                for dn, a in self.search(s.people_dn or s.base_dn, s.people_filter, PERSON_ATTRIBUTES, since, "people"):
-                    try:
-                        yield self.person(dn, a)
-                    except Reject as exc:
-                        jointure = self.jointure(a)
-                        yield Rejected(dn, str(exc), f"jnt:{jointure}" if jointure else "")
-            except SourceError:
-                raise
-            except (lx.LDAPException, OSError) as exc:
-                raise source_error(exc, s, self.doing) from exc
+            for dn, a in self.search(
+                s.structures_dn or s.base_dn, s.structures_filter, STRUCTURE_ATTRIBUTES, since, "structures"
+            ):
+                try:
+                    yield self.establishment(dn, a)
+                except Reject as exc:
+                    yield Rejected(dn, str(exc))
+            if since is not None:  # the changed people may name structures this read did not see
+                self.learn_structures()
+            if self.preset.parents_by_uid:
+                self.learn_parents()
+            for dn, a in self.search(s.people_dn or s.base_dn, s.people_filter, PERSON_ATTRIBUTES, since, "people"):
+                try:
+                    yield self.person(dn, a)
+                except Reject as exc:
+                    yield Rejected(dn, str(exc), self.rejected_key(a))
             feed.cursor = self.cursor
         finally:
-            close(conn)
+            directory.close()
 
     def search(
         self, base: str, flt: str, wanted: Iterable[str], since: str | None, what: str, *, learning: bool = False
@@ -183,62 +191,16 @@ class DirectoryReader:
             flt = f"(&{flt}({stamp}>={escape_filter_chars(since)}))"
         attributes = [self.names[n] for n in (*wanted, *(() if learning else (TIMESTAMP,))) if n in self.names]
         stamp_key = None if learning else self.keys.get(TIMESTAMP)
-        entries = self.conn.extend.standard.paged_search(
-            base, flt, SUBTREE, attributes=attributes, paged_size=self.settings.page_size, generator=True,
-        )  # fmt: skip
-        for entry in entries:
-            self.check(self.conn.result)  # the result of the page this entry came in
-            if entry["type"] == "searchResRef":
-                raise SourceError(self.referral(entry.get("uri")))
-            if entry["type"] != "searchResEntry":
-                continue
-            a = {k.lower(): v for k, v in entry["attributes"].items()}
-            if stamp_key and (stamps := a.get(stamp_key)):
-                stamp = str(stamps[0] if isinstance(stamps, list) else stamps)
-                if self.cursor is None or stamp > self.cursor:
-                    self.cursor = stamp
-            yield entry["dn"], a
-        self.check(self.conn.result)
-
-    def check(self, result: dict | None) -> None:
-        """Raise for a page that did not end in success.
-
-        ldap3 (2.9.1) raises for most result codes but not for sizeLimitExceeded,
-        timeLimitExceeded or a referral: its paged search then just stops, and a
-        truncated directory would look complete. Those are caught here.
-        """
-        if not result:
-            return
-        if result.get("referrals") or result.get("result") == 10:
-            raise SourceError(self.referral(result.get("referrals")))
-        if result.get("result") not in (0, None):
-            error = lx.LDAPOperationResult(
-                result=result["result"],
-                description=result.get("description"),
-                dn=result.get("dn"),
-                message=result.get("message"),
-                response_type=result.get("type"),
-            )
-            raise source_error(error, self.settings, self.doing)
-
-    def referral(self, uris) -> str:
-        where = ", ".join(uris) if isinstance(uris, list | tuple) else str(uris or "another server")
-        return (
-            f"LDAP server {self.settings.url} returned a referral to {where} while {self.doing}: part of the "
-            "directory lives elsewhere, so this read would be incomplete; point plugins.ldap at the server "
-            "holding it, or narrow the search base"
-        )
+        for dn, a in self.directory.search(base, flt, attributes, self.doing):
+            if stamp_key and (stamps := a.get(stamp_key)) and (self.cursor is None or stamps[0] > self.cursor):
+                self.cursor = stamps[0]
+            yield dn, a
 
     # --- values ----------------------------------------------------------------------
 
     def values(self, a: dict, name: str) -> list[str]:
-        key = self.keys.get(name)
-        found = a.get(key) if key else None
-        if found is None:
-            return []
-        if not isinstance(found, list):
-            found = [found]
-        return [text for v in found if (text := str(v).strip())]
+        """The attribute's values (text, stripped, no blank ones: `connection.texts`); do not change the list."""
+        return a.get(self.keys.get(name), NO_VALUES)
 
     def first(self, a: dict, name: str) -> str:
         found = self.values(a, name)
@@ -256,7 +218,14 @@ class DirectoryReader:
         """The person's key: the ENTPersonJointure of the first of ``jointure_sources``, its prefix cut."""
         return jointure_key(self.values(a, "ENTPersonJointure"), self.settings.jointure_sources)
 
+    def rejected_key(self, a: dict) -> str:
+        """The key a rejected person is journaled under, when they have a jointure."""
+        jointure = self.jointure(a)
+        return f"jnt:{jointure}" if jointure else ""
+
     def establishment(self, dn: str, a: dict) -> Establishment:
+        if NOT_TEXT in a:
+            raise Reject(f"{a[NOT_TEXT]} holds a value that is not UTF-8 text")
         uai = self.mandatory(a, "ENTStructureUAI").upper()
         self.remember_structure(dn, a, uai)
         groups = [
@@ -272,6 +241,8 @@ class DirectoryReader:
         )  # fmt: skip
 
     def person(self, dn: str, a: dict) -> Person:
+        if NOT_TEXT in a:
+            raise Reject(f"{a[NOT_TEXT]} holds a value that is not UTF-8 text")
         jointure = self.jointure(a)
         if not jointure:
             found = self.values(a, "ENTPersonJointure")
@@ -282,7 +253,9 @@ class DirectoryReader:
                 f"(found {', '.join(found)}); plugins.ldap.jointure_sources lists the sources whose keys are kept"
             )
         profiles = self.values(a, "ENTPersonProfils")
-        kind = person_kind(profiles)
+        if (key := tuple(profiles)) not in self.kinds:  # a directory has a handful of distinct lists
+            self.kinds[key] = person_kind(profiles)
+        kind = self.kinds[key]
         if kind is None:
             shown = ", ".join(profiles) if profiles else "none"
             raise Reject(

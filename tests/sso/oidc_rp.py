@@ -31,11 +31,24 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_url(sso, client: str = "ent", challenge: str | None = None, nonce: str | None = "n-1",
-                  state: str = "s-1", redirect_uri: str | None = None, scope: str = "openid offline_access",
-                  **extra) -> str:
-    params = {"response_type": "code", "client_id": client, "redirect_uri": redirect_uri or CLIENTS[client],
-              "scope": scope, "state": state, **extra}
+def authorize_url(
+    sso,
+    client: str = "ent",
+    challenge: str | None = None,
+    nonce: str | None = "n-1",
+    state: str = "s-1",
+    redirect_uri: str | None = None,
+    scope: str = "openid offline_access",
+    **extra,
+) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client,
+        "redirect_uri": redirect_uri or CLIENTS[client],
+        "scope": scope,
+        "state": state,
+        **extra,
+    }
     if nonce:
         params["nonce"] = nonce
     if challenge:
@@ -43,11 +56,18 @@ def authorize_url(sso, client: str = "ent", challenge: str | None = None, nonce:
     return f"{sso.base}/oidc/authorize?{urlencode(params)}"
 
 
-def log_in(browser: httpx.Client, sso, client: str = "ent", username: str = "prof", idp=None,
-           nonce: str = "n-1") -> Authorization:
+def log_in(
+    browser: httpx.Client,
+    sso,
+    client: str = "ent",
+    username: str = "prof",
+    idp=None,
+    nonce: str = "n-1",
+    scope: str = "openid offline_access",
+) -> Authorization:
     """The whole browser trip: app → hub authorize → hub SP → IdP → hub ACS → hub authorize → back to the app."""
     verifier, challenge = pkce()
-    start = authorize_url(sso, client, challenge, nonce=nonce)
+    start = authorize_url(sso, client, challenge, nonce=nonce, scope=scope)
     answer = saml_login(browser, sso, start, username, idp=idp)
     assert answer.status_code == 302, answer.text
     answer = browser.get(f"{sso.base}{answer.headers['location']}")  # back to /oidc/authorize, now logged in
@@ -64,8 +84,13 @@ def authorization(answer: httpx.Response, client: str, nonce: str, verifier: str
 
 
 def token(sso, auth: Authorization, **overrides) -> httpx.Response:
-    form = {"grant_type": "authorization_code", "code": auth.code, "redirect_uri": CLIENTS[auth.client],
-            "code_verifier": auth.verifier, **overrides}
+    form = {
+        "grant_type": "authorization_code",
+        "code": auth.code,
+        "redirect_uri": CLIENTS[auth.client],
+        "code_verifier": auth.verifier,
+        **overrides,
+    }
     form = {k: v for k, v in form.items() if v is not None}
     if auth.client == "ent":
         return httpx.post(f"{sso.base}/oidc/token", data=form, auth=("ent", CLIENT_SECRET))

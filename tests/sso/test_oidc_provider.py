@@ -4,6 +4,7 @@ SP and the pysaml2 IdP: code + PKCE, id_token, userinfo, refresh, logout, attrib
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -20,9 +21,20 @@ def teacher(sso):
     return row
 
 
+def _error_at_client(answer: httpx.Response, redirect_uri: str) -> dict:
+    """The hub's answer sent the browser back to the client with an OAuth2 error: its parameters."""
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(redirect_uri + "?"), location
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert "code" not in query and query["error"], query
+    return query
+
+
 def _refusals(sso) -> list:
-    return sso.rows("select e.key, e.reason from run r join run_event e on e.run_id = r.id "
-                    "where r.action = 'sso' order by e.id")
+    return sso.rows(
+        "select e.key, e.reason from run r join run_event e on e.run_id = r.id where r.action = 'sso' order by e.id"
+    )
 
 
 def test_the_whole_flow_app_hub_idp_code_token_userinfo(sso, teacher):
@@ -64,7 +76,7 @@ def test_a_client_never_receives_an_unlisted_claim(sso, teacher):
     id_claims = verify_id_token(sso, tokens["id_token"])
     info = httpx.get(f"{sso.base}/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert set(info) == {"sub", "uai"}
-    assert set(id_claims) - {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"} == {"sub", "uai"}
+    assert set(id_claims) - {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid"} == {"sub", "uai"}
     with sso.browser() as browser:
         ent_sub = verify_id_token(sso, token(sso, log_in(browser, sso)).json()["id_token"])["sub"]
     assert ent_sub != info["sub"]  # pairwise: two clients cannot join their users
@@ -96,11 +108,19 @@ def test_refresh_tokens_rotate_and_work_once(sso, teacher):
 def test_rp_initiated_logout_ends_the_session_and_returns_only_to_a_registered_url(sso, teacher):
     with sso.browser() as browser:
         tokens = token(sso, log_in(browser, sso)).json()
-        bad = browser.get(f"{sso.base}/oidc/logout", params={"id_token_hint": tokens["id_token"],
-                                                             "post_logout_redirect_uri": "https://evil.test/"})
+        bad = browser.get(
+            f"{sso.base}/oidc/logout",
+            params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.test/"},
+        )
         assert bad.status_code == 400
-        good = browser.get(f"{sso.base}/oidc/logout", params={
-            "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://ent.test/bye", "state": "x"})
+        good = browser.get(
+            f"{sso.base}/oidc/logout",
+            params={
+                "id_token_hint": tokens["id_token"],
+                "post_logout_redirect_uri": "https://ent.test/bye",
+                "state": "x",
+            },
+        )
         assert good.status_code == 302 and good.headers["location"] == "https://ent.test/bye?state=x"
         assert browser.get(f"{sso.base}/sso/whoami").json()["logged_in"] is False
 
@@ -109,8 +129,12 @@ def test_rp_initiated_logout_ends_the_session_and_returns_only_to_a_registered_u
 
 
 def test_a_redirect_uri_not_exactly_registered_is_refused_without_redirecting(sso, teacher):
-    for uri in ("https://ent.test/callback/", "https://ent.test/callback?x=1", "https://ent.test.evil/callback",
-                "https://ENT.test/callback"):
+    for uri in (
+        "https://ent.test/callback/",
+        "https://ent.test/callback?x=1",
+        "https://ent.test.evil/callback",
+        "https://ENT.test/callback",
+    ):
         answer = httpx.get(authorize_url(sso, "ent", pkce()[1], redirect_uri=uri))
         assert answer.status_code == 400 and "location" not in answer.headers, uri
     assert len(_refusals(sso)) == 4
@@ -133,15 +157,17 @@ def test_a_pkce_mismatch_is_refused(sso, teacher):
 
 
 def test_a_public_client_must_use_pkce_s256(sso, teacher):
-    plain = httpx.get(authorize_url(sso, "mobile", None))
-    assert plain.status_code == 400 and "PKCE" in plain.text
+    plain = _error_at_client(httpx.get(authorize_url(sso, "mobile", None, state="p")), "https://app.test/cb")
+    assert plain["error"] == "invalid_request" and "PKCE" in plain["error_description"] and plain["state"] == "p"
     weak = httpx.get(authorize_url(sso, "mobile", None, code_challenge="x" * 43, code_challenge_method="plain"))
-    assert weak.status_code == 400 and "S256" in weak.text
+    weak = _error_at_client(weak, "https://app.test/cb")
+    assert weak["error"] == "invalid_request" and "S256" in weak["error_description"]
 
 
 def test_a_missing_nonce_is_refused(sso, teacher):
-    answer = httpx.get(authorize_url(sso, "ent", pkce()[1], nonce=None))
-    assert answer.status_code == 400 and "nonce" in answer.text
+    answer = _error_at_client(httpx.get(authorize_url(sso, "ent", pkce()[1], nonce=None)), "https://ent.test/callback")
+    assert answer["error"] == "invalid_request" and "nonce" in answer["error_description"]
+    assert answer["state"] == "s-1"
     assert _refusals(sso)[-1].key == "invalid_request"
 
 
@@ -149,28 +175,92 @@ def test_a_reused_nonce_is_refused(sso, teacher):
     with sso.browser() as browser:
         log_in(browser, sso, nonce="same")
         answer = browser.get(authorize_url(sso, "ent", pkce()[1], nonce="same"))
-    assert answer.status_code == 400 and "location" not in answer.headers
+    assert _error_at_client(answer, "https://ent.test/callback")["error"] == "invalid_request"
     assert "Replay" in _refusals(sso)[-1].reason
+
+
+# --- errors once the client and its redirect_uri are known good go back to the client (RFC 6749 §4.1.2.1) ------
+
+
+def test_an_unknown_client_or_a_bad_redirect_uri_gets_a_page_never_a_redirect(sso, teacher):
+    for url in (
+        authorize_url(sso, "ent", pkce()[1]).replace("client_id=ent", "client_id=nobody"),
+        authorize_url(sso, "ent", pkce()[1]).replace("client_id=ent&", ""),
+        authorize_url(sso, "ent", pkce()[1], redirect_uri="https://evil.test/cb"),
+    ):
+        answer = httpx.get(url)
+        assert answer.status_code == 400 and "location" not in answer.headers, url
+        assert "Connexion refusée" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"prompt": "none"}, "login_required"),
+    ],
+)
+def test_a_bad_request_of_a_known_client_goes_back_to_its_redirect_uri(sso, teacher, params, error):
+    url = authorize_url(sso, "mobile", pkce()[1], state="st-9")
+    for name, value in params.items():
+        url = url.replace(f"{name}=", f"_{name}=") + f"&{name}={value}"
+    answer = _error_at_client(httpx.get(url), "https://app.test/cb")
+    assert answer["error"] == error and answer["state"] == "st-9", answer
+    assert _refusals(sso)[-1].key == error
+
+
+def test_prompt_none_with_a_session_gives_a_code_without_a_login_page(sso, teacher):
+    with sso.browser() as browser:
+        log_in(browser, sso)
+        answer = browser.get(authorize_url(sso, "ent", pkce()[1], nonce="n-2", prompt="none"))
+    assert answer.status_code == 302 and "code=" in answer.headers["location"]
+
+
+def test_a_person_gone_from_the_directory_is_sent_back_with_access_denied(sso, teacher):
+    with sso.browser() as browser:
+        log_in(browser, sso)
+        with sso.env.engine().begin() as conn:
+            from sqlalchemy import text
+
+            conn.execute(
+                text("update person set status = 'pending_deletion' where person_key = :k"), {"k": teacher.person_key}
+            )
+        answer = browser.get(authorize_url(sso, "ent", pkce()[1], nonce="n-3", state="gone"))
+        query = _error_at_client(answer, "https://ent.test/callback")
+        assert query["error"] == "access_denied" and query["state"] == "gone"
+        assert browser.get(f"{sso.base}/sso/whoami").json()["logged_in"] is False
 
 
 def test_a_code_of_another_client_is_refused(sso, teacher):
     with sso.browser() as browser:
         auth = log_in(browser, sso, client="mobile")
-    answer = httpx.post(f"{sso.base}/oidc/token", data={
-        "grant_type": "authorization_code", "code": auth.code, "redirect_uri": "https://app.test/cb",
-        "code_verifier": auth.verifier}, auth=("ent", "ent-secret-from-the-environment"))
+    answer = httpx.post(
+        f"{sso.base}/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": auth.code,
+            "redirect_uri": "https://app.test/cb",
+            "code_verifier": auth.verifier,
+        },
+        auth=("ent", "ent-secret-from-the-environment"),
+    )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
 
 
 def test_a_token_of_another_client_gives_no_refresh_and_a_wrong_secret_nothing(sso, teacher):
     with sso.browser() as browser:
         tokens = token(sso, log_in(browser, sso)).json()
-    stolen = httpx.post(f"{sso.base}/oidc/token", data={"grant_type": "refresh_token", "client_id": "mobile",
-                                                        "refresh_token": tokens["refresh_token"]})
+    stolen = httpx.post(
+        f"{sso.base}/oidc/token",
+        data={"grant_type": "refresh_token", "client_id": "mobile", "refresh_token": tokens["refresh_token"]},
+    )
     assert stolen.status_code == 400
-    wrong = httpx.post(f"{sso.base}/oidc/token", data={"grant_type": "refresh_token",
-                                                       "refresh_token": tokens["refresh_token"]},
-                       auth=("ent", "guess"))
+    wrong = httpx.post(
+        f"{sso.base}/oidc/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("ent", "guess"),
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 

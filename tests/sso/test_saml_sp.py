@@ -23,8 +23,10 @@ def _teacher(sso):
 
 
 def _refusals(sso) -> list:
-    return sso.rows("select e.key, e.record, e.reason from run r join run_event e on e.run_id = r.id "
-                    "where r.action = 'sso' order by e.id")
+    return sso.rows(
+        "select e.key, e.record, e.reason from run r join run_event e on e.run_id = r.id "
+        "where r.action = 'sso' order by e.id"
+    )
 
 
 def test_a_staff_member_logs_in_and_the_link_is_stored(sso):
@@ -34,7 +36,8 @@ def test_a_staff_member_logs_in_and_the_link_is_stored(sso):
         assert answer.status_code == 302 and answer.headers["location"] == "/sso/whoami"
         assert browser.get(f"{sso.base}/sso/whoami").json() == {"logged_in": True, "idp": "agents"}
     assert sso.rows("select idp, subject, person_key, how from account_link") == [
-        ("agents", "prof", teacher.person_key, "jointure")]
+        ("agents", "prof", teacher.person_key, "jointure")
+    ]
     assert _refusals(sso) == []
 
 
@@ -88,8 +91,12 @@ def _signed_with_another_key(keys):
     def tweak(root):
         key, cert = keys["other_idp_key"].read_text(), keys["other_idp_cert"].read_text()
         for node in root.findall("saml:Assertion", NS):
-            root.replace(node, etree.fromstring(U.add_sign(etree.tostring(node), key, cert,
-                                                           sign_algorithm=C.RSA_SHA256, digest_algorithm=C.SHA256)))
+            root.replace(
+                node,
+                etree.fromstring(
+                    U.add_sign(etree.tostring(node), key, cert, sign_algorithm=C.RSA_SHA256, digest_algorithm=C.SHA256)
+                ),
+            )
         signed = U.add_sign(root, key, cert, sign_algorithm=C.RSA_SHA256, digest_algorithm=C.SHA256)
         return signed.decode()
 
@@ -122,6 +129,7 @@ SCD = "//saml:SubjectConfirmationData"
 
 def _wrap_sibling(sso):
     """XSW: the genuine signed assertion stays, an evil copy naming someone else goes before it."""
+
     def tweak(root):
         signed = etree.fromstring(sso.idp.sign(root).encode())
         evil = etree.fromstring(etree.tostring(signed.find("saml:Assertion", NS)))
@@ -136,6 +144,7 @@ def _wrap_sibling(sso):
 
 def _wrap_inside(sso):
     """XSW: the genuine signed assertion hidden in the evil one's Advice, the evil one in its place."""
+
     def tweak(root):
         signed = etree.fromstring(sso.idp.sign(root, response=False).encode())
         genuine = signed.find("saml:Assertion", NS)
@@ -154,6 +163,7 @@ def _wrap_inside(sso):
 def _comment_injected(xpath: str):
     """The IdP signs a value holding a comment (``<real><!---->.evil``): a parser keeping only the text before
     the comment would read the real value; the hub must read the whole one."""
+
     def tweak(root):
         for node in root.xpath(xpath, namespaces=NS):
             node.append(etree.Comment(""))
@@ -172,25 +182,43 @@ ATTACKS = {
     "xsw_inside": (lambda sso, keys: _wrap_inside(sso), "invalid"),
     "expired": (lambda sso, keys: _set("//saml:Conditions", "NotOnOrAfter", _utc(-45)), "expired"),
     "not_yet_valid": (lambda sso, keys: _set("//saml:Conditions", "NotBefore", _utc(120)), "not_yet_valid"),
-    "expired_long_ago": (lambda sso, keys: _both(_set("//saml:Conditions", "NotOnOrAfter", _utc(-900)),
-                                                 _set(SCD, "NotOnOrAfter", _utc(-900))), "invalid"),
-    "unsolicited": (lambda sso, keys: _both(_set("/samlp:Response", "InResponseTo", None),
-                                            _set(SCD, "InResponseTo", None)), "unsolicited"),
-    "foreign_in_response_to": (lambda sso, keys: _both(_set("/samlp:Response", "InResponseTo", "_other"),
-                                                       _set(SCD, "InResponseTo", "_other")), "unknown_request"),
-    "destination_prefix": (lambda sso, keys: _set("/samlp:Response", "Destination", f"{sso.base}/saml/acs2"),
-                           "destination"),
-    "destination_lookalike": (lambda sso, keys: _set("/samlp:Response", "Destination",
-                                                     f"{sso.base}/saml/acs/../acs"), "destination"),
-    "recipient_lookalike": (lambda sso, keys: _set(SCD, "Recipient", f"http://evil.test/?{sso.base}/saml/acs"),
-                            "recipient"),
+    "expired_long_ago": (
+        lambda sso, keys: _both(
+            _set("//saml:Conditions", "NotOnOrAfter", _utc(-900)), _set(SCD, "NotOnOrAfter", _utc(-900))
+        ),
+        "invalid",
+    ),
+    "unsolicited": (
+        lambda sso, keys: _both(_set("/samlp:Response", "InResponseTo", None), _set(SCD, "InResponseTo", None)),
+        "unsolicited",
+    ),
+    "foreign_in_response_to": (
+        lambda sso, keys: _both(_set("/samlp:Response", "InResponseTo", "_other"), _set(SCD, "InResponseTo", "_other")),
+        "unknown_request",
+    ),
+    "destination_prefix": (
+        lambda sso, keys: _set("/samlp:Response", "Destination", f"{sso.base}/saml/acs2"),
+        "destination",
+    ),
+    "destination_lookalike": (
+        lambda sso, keys: _set("/samlp:Response", "Destination", f"{sso.base}/saml/acs/../acs"),
+        "destination",
+    ),
+    "recipient_lookalike": (
+        lambda sso, keys: _set(SCD, "Recipient", f"http://evil.test/?{sso.base}/saml/acs"),
+        "recipient",
+    ),
     "recipient_prefix": (lambda sso, keys: _set(SCD, "Recipient", f"{sso.base}/saml/acs-evil"), "recipient"),
     "audience": (lambda sso, keys: _set("//saml:Audience", None, "http://evil.test/metadata"), "invalid"),
-    "no_audience": (lambda sso, keys: lambda root: [n.getparent().remove(n) for n in
-                                                    root.xpath("//saml:AudienceRestriction", namespaces=NS)] and None,
-                    "audience"),
+    "no_audience": (
+        lambda sso, keys: (
+            lambda root: (
+                [n.getparent().remove(n) for n in root.xpath("//saml:AudienceRestriction", namespaces=NS)] and None
+            )
+        ),
+        "audience",
+    ),
 }
-
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -248,3 +276,37 @@ def test_an_idp_offering_only_http_post_gets_a_signed_request_by_post(make_sso):
         assert browser.post(f"{sso.idp.url}/sso", data={**fields, "username": "prof"}).status_code == 200
         answer = browser.post(sso.idp.last_post["action"], data=sso.idp.last_post["data"])
         assert answer.status_code == 302 and browser.get(f"{sso.base}/sso/whoami").json()["logged_in"]
+
+
+def test_a_response_not_valid_against_the_saml_schema_is_refused(sso):
+    """Signed by the IdP, but with an element the SAML protocol schema does not allow: the schema check (whose
+    parsed XSD the hub keeps, `hub.sso.upstream._validate_xml`) still runs on every response."""
+    _teacher(sso)
+
+    def tweak(root):
+        root.append(etree.Element("{urn:oasis:names:tc:SAML:2.0:protocol}NotInTheSchema"))
+
+    sso.idp.tweak = tweak
+    with sso.browser() as browser:
+        answer = saml_login(browser, sso, f"{sso.base}/sso/login", "prof")
+    assert "saml-schema-protocol-2.0.xsd" in _refused(answer, sso, "invalid")
+
+
+def test_the_redirect_signature_of_an_authn_request_verifies_with_the_sp_certificate(sso, keys):
+    """The hub signs HTTP-Redirect messages itself (`hub.sso.upstream.HubAuth`): checked here with xmlsec, as an
+    IdP would, over the query exactly as sent."""
+    from urllib.parse import unquote
+
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils as U
+
+    answer = httpx.get(f"{sso.base}/saml/login/agents")
+    query = answer.headers["location"].split("?", 1)[1]
+    parts = dict(part.split("=", 1) for part in query.split("&"))
+    signed = "&".join(f"{name}={parts[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg"))
+    signature = base64.b64decode(unquote(parts["Signature"]))
+    cert = keys["sp_cert"].read_text()
+    assert unquote(parts["SigAlg"]) == "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    assert U.validate_binary_sign(signed, signature, cert, unquote(parts["SigAlg"]))
+    assert not U.validate_binary_sign(
+        signed.replace("RelayState=hub", "RelayState=evil"), signature, cert, unquote(parts["SigAlg"])
+    )

@@ -19,6 +19,7 @@ from hub.settings import load_settings
 from hub.store.tables import login_event
 
 SECRET = "console-test-secret-0123456789abcdef"
+TOTP_KEY = "bXkgdGVzdCBrZXksIDMyIGJ5dGVzIGxvbmcgLi4uLi4="  # a Fernet key: 32 bytes, URL-safe base64
 PASSWORD = "correct-horse-battery-staple"
 USERS = {"ada": "admin", "otto": "operator", "vic": "viewer"}
 CHROMIUM = "/usr/bin/chromium"
@@ -57,6 +58,7 @@ def configure(env: HubEnv, monkeypatch, extra: str = "", enabled: tuple[str, ...
     """Settings for a console on plain HTTP; the secret key from the environment, as in production."""
     env.write_config("[console]\nsecure_cookies = false\n" + extra, enabled=enabled)
     monkeypatch.setenv("HUB_CONSOLE__SECRET_KEY", SECRET)
+    monkeypatch.setenv("HUB_CONSOLE__TOTP_KEY", TOTP_KEY)
     monkeypatch.setenv("HUB_DATABASE_URL", env.db_url)
 
 

@@ -100,3 +100,21 @@ def test_birth_dates_fit_the_niveau(niveau, age):
     academie = generate_academie(3000)
     ages = {2026 - p.birth_date.year for p in academie.persons_of("eleve") if p.enrollment.niveau == niveau}
     assert ages and ages <= {age, age + 1}
+
+
+@pytest.mark.parametrize(("category", "low", "high"), [("Eleve", 2000, 3200), ("PersEducNat", 1300, 2400)])
+def test_demo_records_are_as_wide_as_real_ones(small_aaf, category, low, high):
+    """A real pupil record is about 2.5 KB, a member of staff's about 1.7 KB, with 25 to 40 attributes."""
+    from aaf_files import records
+
+    files = sorted(small_aaf.glob(f"*_{category}_*.xml"))
+    found = records(small_aaf, category)
+    size = sum(f.stat().st_size for f in files) / len(found)
+    assert low <= size <= high
+    widths = sorted(len(attrs) for _, attrs in found)
+    assert 25 <= widths[len(widths) // 2] <= 40
+    assert all(
+        len(set(attrs["ENTEleveCodeEnseignements"])) > 1
+        for _, attrs in found
+        if category == "Eleve" and attrs["ENTEleveMEF"][0][:1] in "12"
+    )  # several values where the académie sends several

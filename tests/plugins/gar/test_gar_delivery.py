@@ -29,8 +29,13 @@ def archive_of(server, mode: str) -> dict[str, etree._Element]:
 
 
 def pupil_ids(roots: dict[str, etree._Element]) -> Counter:
-    return Counter(e.findtext("{*}GARPersonIdentifiant") for name, root in roots.items() if "_Eleve_" in name
-                   for e in root if etree.QName(e).localname == "GAREleve")
+    return Counter(
+        e.findtext("{*}GARPersonIdentifiant")
+        for name, root in roots.items()
+        if "_Eleve_" in name
+        for e in root
+        if etree.QName(e).localname == "GAREleve"
+    )
 
 
 @pytest.mark.slow
@@ -49,17 +54,23 @@ def test_a_delivery_lands_whole_then_a_delta_carries_only_who_changed(delivering
     delivering.run("gar", "deliver")  # nothing changed since: a Delta with nobody
     assert sum(pupil_ids(archive_of(sftp_server, "Delta")).values()) == 0
 
-    renamed = [j for (j,) in delivering.rows("select jointure from person where kind = 'eleve' "
-                                              "order by person_key limit 3")]
+    renamed = [
+        j for (j,) in delivering.rows("select jointure from person where kind = 'eleve' order by person_key limit 3")
+    ]
     for path in delivering.aaf_dir.glob("*Complet*"):
         path.unlink()
-    writer.write_delta(delivering.aaf_dir, [("modify", "Eleve", j, {"givenName": "Renommée"}) for j in renamed],
-                       stamp="20260915")
+    writer.write_delta(
+        delivering.aaf_dir, [("modify", "Eleve", j, {"givenName": "Renommée"}) for j in renamed], stamp="20260915"
+    )
     delivering.run("sync", "aaf")
     delivering.run("gar", "deliver")
     delta = archive_of(sftp_server, "Delta")
-    expected = {delivering.scalar("select g.gar_id from gar_person g join person p on p.id = g.person_id "
-                                  "where p.jointure = :j", j=j) for j in renamed}
+    expected = {
+        delivering.scalar(
+            "select g.gar_id from gar_person g join person p on p.id = g.person_id where p.jointure = :j", j=j
+        )
+        for j in renamed
+    }
     assert set(pupil_ids(delta)) == expected
     names = [e.text for name, root in delta.items() if "_Eleve_" in name for e in root.iter("{*}GARPersonPrenom")]
     assert names == ["Renommée"] * 3
@@ -85,22 +96,28 @@ def test_a_failed_upload_is_journaled_and_its_people_go_with_the_next_delivery(d
 
 
 def test_an_invalid_record_stops_the_delivery_and_nothing_is_sent(delivering, sftp_server):
-    key = delivering.scalar("select p.person_key from person p join person_function f on f.person_id = p.id "
-                            "where f.code = 'DIR' order by p.person_key limit 1")
+    key = delivering.scalar(
+        "select p.person_key from person p join person_function f on f.person_id = p.id "
+        "where f.code = 'DIR' order by p.person_key limit 1"
+    )
     engine = delivering.engine()
     with engine.begin() as conn:
         from sqlalchemy import text
+
         conn.execute(text("update person set email = null where person_key = :k"), {"k": key})
     engine.dispose()
     result = delivering.run("gar", "deliver", "--mode", "complet", expect=1)
-    assert f"GARRespAff of person {key}: GARPersonMail is empty" in result.output
+    assert f"record of person {key}: GARPersonMail is empty" in result.output
     assert landed(sftp_server) == {}
     assert delivering.rows("select status from run where action = 'gar'")[-1][0] == "failed"
 
 
 def test_the_job_action_delivers_a_complet(delivering, sftp_server):
-    configure(delivering, sftp_server, extra='[[jobs]]\nname = "gar-weekly"\ncron = "0 3 * * 0"\n'
-                                            'action = "gar.deliver"\nfull = true\n')
+    configure(
+        delivering,
+        sftp_server,
+        extra='[[jobs]]\nname = "gar-weekly"\ncron = "0 3 * * 0"\naction = "gar.deliver"\nfull = true\n',
+    )
     output = delivering.run("jobs", "run", "gar-weekly").output
     assert "GAR complet" in output
     assert archive_of(sftp_server, "Complet")

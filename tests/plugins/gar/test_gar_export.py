@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import configure
 from lxml import etree
+from sqlalchemy import text
 
-from plugins.gar.xmlfiles import InvalidRecord, SplitWriter, schema, validate
+from plugins.gar import roster
+from plugins.gar.xmlfiles import InvalidRecord, Leaves, documents, schema, validate
 
 XSD = Path(__file__).parents[3] / "plugins" / "gar" / "xsd"
 NS = {"2D": "http://data.education.fr/ns/gar", "1D": "http://data.education.fr/ns/gar/1d"}
@@ -30,6 +33,13 @@ def children(out: Path, uai: str, kind: str) -> list[etree._Element]:
 
 def texts(elements, name: str) -> list[str]:
     return [e.text for element in elements for e in element.iter(f"{{*}}{name}")]
+
+
+def execute(env, sql: str, **params) -> None:
+    engine = env.engine()
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+    engine.dispose()
 
 
 def export(env, out: Path, *args: str, expect: int = 0):
@@ -53,8 +63,9 @@ def test_a_college_and_an_ecole_get_five_valid_files_in_their_degree(gar_env, tm
             tree = etree.parse(str(path))
             assert tree.getroot().tag == f"{{{NS[degree]}}}GAR-ENT-{kind}"
             assert xsd.validate(tree), (path.name, xsd.error_log.last_error)
-        pupils = gar_env.scalar("select count(*) from person where uai = :u and kind = 'eleve' and status = 'active'",
-                                u=uai)
+        pupils = gar_env.scalar(
+            "select count(*) from person where uai = :u and kind = 'eleve' and status = 'active'", u=uai
+        )
         eleves = children(out, uai, "Eleve")
         assert Counter(etree.QName(e).localname for e in eleves)["GAREleve"] == pupils > 0
         assert set(texts(eleves, "GARPersonProfil")) == {"National_elv"}
@@ -66,10 +77,16 @@ def test_a_college_and_an_ecole_get_five_valid_files_in_their_degree(gar_env, tm
     college_files = {kind: children(out, college, kind) for kind in ("Eleve", "Enseignant", "Etab", "Groupe")}
     assert texts(college_files["Eleve"], "GARMEFCode")  # pupils' MEF, teachers' MEFs of the classes they teach
     assert texts(college_files["Enseignant"], "GARMEFCode")
+    counts = json.loads(next(out.glob("*.summary.json")).read_text())["establishments"][college]
+    written = Counter(etree.QName(e).localname for elements in college_files.values() for e in elements)
+    assert counts["GARPersonMEF"] == written["GARPersonMEF"]  # pupils' and teachers', in two files
+    assert {k: v for k, v in counts.items() if k != "GARRespAff"} == dict(written)
     assert "FRANCAIS" in texts(college_files["Etab"], "GARMatiereCode")
     assert texts(college_files["Groupe"], "GARMatiereCode")  # teacher × class × subject
-    director_mail = gar_env.scalar("select p.email from person p join person_function f on f.person_id = p.id "
-                                   "where f.uai = :u and f.code = 'DIR'", u=college)
+    director_mail = gar_env.scalar(
+        "select p.email from person p join person_function f on f.person_id = p.id where f.uai = :u and f.code = 'DIR'",
+        u=college,
+    )
     assert texts(children(out, college, "RespAff"), "GARPersonMail") == [director_mail]
     assert "National_dir" in texts(college_files["Enseignant"], "GARPersonProfil")
     assert len(texts(children(out, ecole, "Eleve"), "GARMEFSTAT4Code")[0]) == 4
@@ -78,6 +95,7 @@ def test_a_college_and_an_ecole_get_five_valid_files_in_their_degree(gar_env, tm
         assert sorted(tar.getnames()) == sorted(p.name for p in out.glob("*.xml"))
     md5 = next(out.glob("*.md5")).read_text()
     import hashlib
+
     assert md5 == hashlib.md5(next(out.glob("*.tar.gz")).read_bytes()).hexdigest()
 
 
@@ -101,11 +119,16 @@ def test_gar_ids_are_random_stable_and_never_shared(gar_env, tmp_path):
     export(gar_env, tmp_path / "b")
     ids = {}
     for name in ("a", "b"):
-        ids[name] = sorted(t for p in (tmp_path / name).glob("*_Eleve_*.xml")
-                           for t in texts(etree.parse(str(p)).getroot(), "GARPersonIdentifiant"))
+        ids[name] = sorted(
+            t
+            for p in (tmp_path / name).glob("*_Eleve_*.xml")
+            for t in texts(etree.parse(str(p)).getroot(), "GARPersonIdentifiant")
+        )
     assert ids["a"] == ids["b"] and ids["a"]
-    stored = gar_env.rows("select p.person_key, p.ine, p.jointure, p.last_name, g.gar_id from gar_person g "
-                          "join person p on p.id = g.person_id")
+    stored = gar_env.rows(
+        "select p.person_key, p.ine, p.jointure, p.last_name, g.gar_id from gar_person g "
+        "join person p on p.id = g.person_id"
+    )
     assert len({row[4] for row in stored}) == len(stored) == gar_env.scalar("select count(*) from gar_person")
     for key, ine, jointure, last_name, gar_id in stored:
         assert len(gar_id) <= 64
@@ -127,8 +150,9 @@ def test_files_split_at_max_nodes_each_valid(gar_env, tmp_path):
         for path in parts:
             tree = etree.parse(str(path))
             assert len(tree.getroot()) <= 7 and xsd.validate(tree), xsd.error_log.last_error
-        assert [etree.tostring(e) for e in children(tmp_path / "split", college, kind)] == \
-            [etree.tostring(e) for e in whole]
+        assert [etree.tostring(e) for e in children(tmp_path / "split", college, kind)] == [
+            etree.tostring(e) for e in whole
+        ]
 
 
 def test_a_record_beyond_the_schema_stops_the_export_naming_the_person(sqlite_hub, tmp_path):
@@ -139,6 +163,7 @@ def test_a_record_beyond_the_schema_stops_the_export_naming_the_person(sqlite_hu
     engine = sqlite_hub.engine()
     with engine.begin() as conn:
         from sqlalchemy import text
+
         conn.execute(text("update person set last_name = :n where person_key = :k"), {"n": "X" * 501, "k": key})
     engine.dispose()
     out = tmp_path / "out"
@@ -150,24 +175,71 @@ def test_a_record_beyond_the_schema_stops_the_export_naming_the_person(sqlite_hu
 @pytest.mark.parametrize("degree", ["2D", "1D"])
 def test_a_file_the_xsd_refuses_is_named_with_its_element_and_person(degree):
     """The XSD check behind the writer's own checks: a GAREleve without its GARPersonEtab."""
-    writer = SplitWriter(schema(degree), "GAR-ENT-Eleve", lambda n: f"f_{n:04d}.xml", version="1.0", max_nodes=10)
-    profile = (("GARStructureUAI", "0150001A"), ("GARPersonProfil", "National_elv"))
-    writer.add("GAREleve", [("GARPersonIdentifiant", "abc"), ("GARPersonProfils", profile),
-                            ("GARPersonNom", "Nom"), ("GARPersonPrenom", "Prénom"), ("GARPersonAutresPrenoms", "P")],
-               "person ine:X")
-    ((name, content),) = writer.close()
+    leaves, owner = Leaves(schema(degree)), "person ine:X"
+    profile = (
+        f"<men:GARPersonProfils>{leaves.leaf('GARStructureUAI', '0150001A', owner)}"
+        f"{leaves.leaf('GARPersonProfil', 'National_elv', owner)}</men:GARPersonProfils>"
+    )
+    names = [
+        leaves.leaf(name, value, owner)
+        for name, value in (("GARPersonNom", "Nom"), ("GARPersonPrenom", "Prénom"), ("GARPersonAutresPrenoms", "P"))
+    ]
+    record = (
+        f"<men:GAREleve>{leaves.leaf('GARPersonIdentifiant', 'abc', owner)}{profile}{''.join(names)}</men:GAREleve>"
+    )
+    (content,) = documents(schema(degree), "GAR-ENT-Eleve", [record], version="1.0", max_nodes=10)
     with pytest.raises(InvalidRecord, match=r"f_0001.xml .*record of ine:0123.*GARPersonEtab"):
-        validate(name, content, schema(degree), {"abc": "ine:0123"})
-    with pytest.raises(InvalidRecord, match="GARPersonPrenom is empty"):
-        SplitWriter(schema(degree), "GAR-ENT-Eleve", lambda n: "g.xml", version="1.0", max_nodes=10).add(
-            "GAREleve", [("GARPersonIdentifiant", "abc"), ("GARPersonPrenom", "")], "person ine:Y")
+        validate("f_0001.xml", content, schema(degree), {"abc": "ine:0123"})
+    with pytest.raises(InvalidRecord, match="person ine:Y: GARPersonPrenom is empty"):
+        leaves.leaf("GARPersonPrenom", "", "person ine:Y")
+
+
+def test_names_xml_must_escape_are_sent_as_they_are_and_those_it_cannot_carry_stop_the_export(sqlite_hub, tmp_path):
+    configure(sqlite_hub)
+    sqlite_hub.run("demo", "--persons", "300", "generate")
+    sqlite_hub.run("sync", "aaf")
+    first_key, second_key = [
+        k for (k,) in sqlite_hub.rows("select person_key from person where kind = 'eleve' order by person_key limit 2")
+    ]
+    odd = 'O\'Hara & <Fils> "Jr"'
+    set_name = "update person set last_name = :n where person_key = :k"
+    execute(sqlite_hub, set_name, n=odd, k=first_key)
+    export(sqlite_hub, tmp_path / "escaped")
+    names = [
+        text
+        for path in (tmp_path / "escaped").glob("*_Eleve_*.xml")
+        for text in texts(etree.parse(str(path)).getroot(), "GARPersonNom")
+    ]
+    assert names.count(odd) == 1  # the parser gives back exactly the stored name
+
+    execute(sqlite_hub, set_name, n="Bell\x07", k=second_key)
+    result = export(sqlite_hub, tmp_path / "refused", expect=1)
+    assert f"person {second_key}: GARPersonNom holds a character XML cannot carry" in result.output
+    assert not list((tmp_path / "refused").glob("*"))
+
+
+def test_establishments_read_in_batches_give_the_same_files(gar_env, tmp_path, monkeypatch):
+    """The store is read a batch of establishments at a time: the files do not depend on the batch size."""
+    export(gar_env, tmp_path / "whole")
+    monkeypatch.setattr(roster, "BATCH", 2)
+    export(gar_env, tmp_path / "batched")
+
+    def contents(folder: Path) -> dict[str, bytes]:
+        return {path.name.split("_", 5)[-1]: path.read_bytes() for path in folder.glob("*.xml")}
+
+    whole = contents(tmp_path / "whole")
+    assert len({name.split("_")[0] for name in whole}) > 2  # several batches
+    assert contents(tmp_path / "batched") == whole
 
 
 def test_resp_aff_named_in_settings_join_those_of_the_function(gar_env, tmp_path):
     college = first(gar_env, "college")
-    teacher, mail = gar_env.rows("select p.person_key, p.email from person p join person_function f "
-                                 "on f.person_id = p.id where f.uai = :u and f.code = 'ENS' "
-                                 "order by p.person_key limit 1", u=college)[0]
+    teacher, mail = gar_env.rows(
+        "select p.person_key, p.email from person p join person_function f "
+        "on f.person_id = p.id where f.uai = :u and f.code = 'ENS' "
+        "order by p.person_key limit 1",
+        u=college,
+    )[0]
     configure(gar_env, extra=f'resp_aff = {{ "{college}" = ["{teacher}", "jnt:nobody"] }}\n')
     output = export(gar_env, tmp_path, "--uai", college).output
     assert "jnt:nobody: named RespAff of" in output
@@ -180,11 +252,15 @@ def test_resp_aff_named_in_settings_join_those_of_the_function(gar_env, tmp_path
 
 def test_staff_without_a_gar_profile_are_left_out_and_said(gar_env, tmp_path):
     college = first(gar_env, "college")
-    key = gar_env.scalar("select p.person_key from person p join person_function f on f.person_id = p.id "
-                         "where f.uai = :u and f.code = 'DIR'", u=college)
+    key = gar_env.scalar(
+        "select p.person_key from person p join person_function f on f.person_id = p.id "
+        "where f.uai = :u and f.code = 'DIR'",
+        u=college,
+    )
     engine = gar_env.engine()
     with engine.begin() as conn:
         from sqlalchemy import text
+
         conn.execute(text("update person_function set code = 'XYZ' where uai = :u and code = 'DIR'"), {"u": college})
     engine.dispose()
     output = export(gar_env, tmp_path, "--uai", college).output

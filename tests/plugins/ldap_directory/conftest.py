@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from ldaptest import (  # first: quiets ldap3
+    CLIENTS,
     ESCO_SCHEMAS,
     ESCO_SOURCE,
     ESCO_SUFFIX,
@@ -17,6 +18,7 @@ from ldaptest import (  # first: quiets ldap3
     SEED,
     LdapHub,
     make_ldap_hub,
+    require_client,
     require_slapd,
 )
 from slapd import Slapd
@@ -55,9 +57,16 @@ def changing_slapd(slapd):
     slapd.reset(seed)
 
 
+@pytest.fixture(params=CLIENTS)
+def client(request) -> str:
+    """The reader (``[plugins.ldap] client``): a test taking this runs with each, for the same outcome."""
+    require_client(request.param)
+    return request.param
+
+
 @pytest.fixture
-def ldap_hub(tmp_path, sqlite_url, slapd) -> LdapHub:
-    return make_ldap_hub(tmp_path, sqlite_url, slapd)
+def ldap_hub(tmp_path, sqlite_url, slapd, client) -> LdapHub:
+    return make_ldap_hub(tmp_path, sqlite_url, slapd, client=client)
 
 
 @pytest.fixture(scope="module")

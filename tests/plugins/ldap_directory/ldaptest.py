@@ -1,7 +1,8 @@
-"""Helpers for the ldap source's tests: a hub configured for it, and the slapd requirement."""
+"""Helpers for the ldap source's tests: a hub configured for it, and the slapd and client requirements."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from dataclasses import dataclass
@@ -23,6 +24,19 @@ ESCO_SETTINGS = f"""
         preset = "esco"
         jointure_sources = ["{ESCO_SOURCE}", "MENESR"]
         """
+
+
+# The two readers (``[plugins.ldap] client``): the behaviour tests run with each
+CLIENTS = ("ldap3", "python-ldap")
+
+
+def require_client(client: str) -> None:
+    """python-ldap is an extra (``ldap-c``, in the test extra): required in CI, skipped elsewhere without it."""
+    if client == "python-ldap" and importlib.util.find_spec("ldap") is None:
+        message = "python-ldap is not installed (pip install -e '.[ldap-c]'; Debian: libldap-dev libsasl2-dev gcc)"
+        if os.environ.get("CI"):
+            pytest.fail(f"python-ldap is required in CI: {message}")
+        pytest.skip(message)
 
 
 def require_slapd() -> None:
@@ -53,6 +67,7 @@ def make_ldap_hub(
     bind_dn: str | None = None,
     extra: str = "",
     enabled: tuple[str, ...] = ("ldap",),
+    client: str = "ldap3",
 ) -> LdapHub:
     """A configured hub with an upgraded, empty database, bound as the server's reader account."""
     env = LdapHub(root, db_url, password=server.reader_password if password is None else password)
@@ -66,6 +81,7 @@ def make_ldap_hub(
         school_year = {SCHOOL_YEAR}
         page_size = 100
         timeout_seconds = 10
+        client = "{client}"
         """
         + extra,
     )

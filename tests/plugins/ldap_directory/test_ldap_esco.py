@@ -86,10 +86,10 @@ def test_presets_set_names_and_filters_under_the_settings():
 # --- against an ESCO slapd --------------------------------------------------------------
 
 
-def test_an_esco_directory_reads_with_the_aaf_keys(esco_slapd, academie):
+def test_an_esco_directory_reads_with_the_aaf_keys(esco_slapd, academie, client):
     """Prefixed, multi-valued jointures cut to the AAF key; parents named by uid and by DN resolved to
     theirs; structure DNs to UAIs; ENTAuxEnsClasses beside the subjects; functions read."""
-    items = read_all(esco_settings(esco_slapd))
+    items = read_all(esco_settings(esco_slapd, client=client))
     assert not [i for i in items if isinstance(i, Rejected)]
     people = {p.jointure: p for p in items if isinstance(p, Person)}
     assert set(people) == {p.jointure for p in academie.persons()}
@@ -153,7 +153,7 @@ def test_unknown_parent_references_are_left_for_the_core(changing_esco_slapd, ac
     )  # fmt: skip
 
 
-def test_an_esco_incremental_read_over_several_pages(changing_esco_slapd, academie):
+def test_an_esco_incremental_read_over_several_pages(changing_esco_slapd, academie, client):
     """Page size 2, changed pupils over several pages: their structure DNs and parents' uids and DNs were
     learned before the people search opened."""
     pupils = [p for p in academie.persons_of(PersonKind.ELEVE) if len(p.guardians) == 2][:5]
@@ -162,7 +162,7 @@ def test_an_esco_incremental_read_over_several_pages(changing_esco_slapd, academ
     conn = changing_esco_slapd.connection()
     for pupil in pupils:
         conn.modify(person_dn(changing_esco_slapd, pupil.jointure), {"sn": [("MODIFY_REPLACE", ["Changé"])]})
-    items = read_all(esco_settings(changing_esco_slapd, page_size=2), since=since)
+    items = read_all(esco_settings(changing_esco_slapd, page_size=2, client=client), since=since)
     assert not [i for i in items if isinstance(i, Rejected)]
     read = {p.jointure: p for p in items if isinstance(p, Person)}
     assert set(read) == {p.jointure for p in pupils}

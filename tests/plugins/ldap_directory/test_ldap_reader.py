@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ from datetime import date
 
 import pytest
 from ldap3.core import exceptions as lx
-from ldaptest import require_slapd
+from ldaptest import require_client, require_slapd
 from pydantic import SecretStr, ValidationError
 from slapd import Slapd
 
@@ -144,7 +145,7 @@ def test_a_bind_dn_without_password_says_which_variable_to_set():
         hub_read_directory(settings=s, since=None, uai=None)
 
 
-def test_a_silent_server_times_out():
+def test_a_silent_server_times_out(client):
     """A server that accepts the connection and never answers: the bind waits timeout_seconds, no more."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -158,6 +159,7 @@ def test_a_silent_server_times_out():
             bind_dn="cn=hub,dc=fr",
             bind_password=SecretStr("x"),
             timeout_seconds=1,
+            client=client,
         )
         started = time.monotonic()
         with pytest.raises(SourceError, match=r"did not answer within 1 s while binding as cn=hub,dc=fr"):
@@ -170,21 +172,90 @@ def test_a_silent_server_times_out():
 # --- against slapd ----------------------------------------------------------------------
 
 
-def test_structures_come_first_and_everything_is_read(slapd, academie):
-    items = read_all(settings_for(slapd))
+def test_structures_come_first_and_everything_is_read(slapd, academie, client):
+    items = read_all(settings_for(slapd, client=client))
     kinds = [type(i) for i in items]
     first_person = kinds.index(Person)
     assert set(kinds[:first_person]) == {Establishment} and set(kinds[first_person:]) == {Person}
     assert len(items) == len(academie.establishments) + sum(academie.counts().values())
 
 
-def test_a_connection_lost_mid_read_raises(changing_slapd):
-    items = iter(hub_read_directory(settings=settings_for(changing_slapd, page_size=20), since=None, uai=None).items)
+def test_both_clients_read_the_same_records(changing_slapd):
+    """ldap3 and python-ldap, whatever the page size, in this process or a second one: the same items
+    (ldap3 yields a page's entries in another order), the same cursor, in a full read and an incremental one."""
+    require_client("python-ldap")
+
+    def read(client: str, page_size: int, since: str | None = None, second_process=None) -> tuple[list, str | None]:
+        settings = settings_for(changing_slapd, client=client, page_size=page_size, second_process=second_process)
+        feed = hub_read_directory(settings=settings, since=since, uai=None)
+        return sorted(feed.items, key=repr), feed.cursor
+
+    full, cursor = read("ldap3", 1000, second_process=False)
+    assert len(full) > 300 and cursor
+    assert read("python-ldap", 1000) == read("python-ldap", 7, second_process=False) == (full, cursor)
+    assert read("ldap3", 7) == read("python-ldap", 50, second_process=True) == (full, cursor)
+    time.sleep(1.05)  # past the second the seed was loaded in: only the change is read
+    since = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+    changed = next(i for i in full if isinstance(i, Person))
+    changing_slapd.connection().modify(changed.source_ref, {"sn": [("MODIFY_REPLACE", ["Changé"])]})
+    incremental = read("ldap3", 50, since)
+    assert read("python-ldap", 50, since) == read("python-ldap", 50, since, second_process=True) == incremental
+    assert [p.source_ref for p in incremental[0] if isinstance(p, Person)] == [changed.source_ref]
+
+
+def test_reads_come_by_pages(slapd, academie, client):
+    """The people arrive in pages of page_size (slapd's own log counts the searches), one search open
+    at a time."""
+    people = sum(academie.counts().values())
+    logged = slapd.log_path.stat().st_size
+    assert len(read_all(settings_for(slapd, page_size=25, client=client))) > people
+    with slapd.log_path.open(errors="replace") as log:
+        log.seek(logged)
+        searches = [line for line in log if " SRCH base=" in line and "(objectClass=ENTPerson)" in line]
+    assert math.ceil(people / 25) <= len(searches) <= math.ceil(people / 25) + 1
+
+
+def test_an_anonymous_bind_reads_and_a_wrong_base_is_named(slapd, academie, client):
+    """No bind DN: an anonymous bind (a password set anyway is not sent); a base that does not exist."""
+    anonymous = read_all(settings_for(slapd, bind_dn=None, client=client))
+    assert len([p for p in anonymous if isinstance(p, Person)]) == sum(academie.counts().values())
+    with pytest.raises(SourceError, match=r"the search base does not exist \(reading structures under ou=nope,"):
+        read_all(settings_for(slapd, base_dn=f"ou=nope,{slapd.suffix}", client=client))
+
+
+def test_a_value_that_is_not_utf8_rejects_its_entry(changing_slapd, client):
+    """Both clients leave such a value as bytes; the reader names the entry and the attribute. (audio is one
+    of the few attributes whose syntax lets a server hold any bytes; read here as mail.)"""
+    dn = f"uid=48000009,ou=people,{changing_slapd.suffix}"
+    changing_slapd.connection().add(dn, ["inetOrgPerson", "ENTPerson"], {
+        "uid": "48000009", "cn": "x", "sn": "Dupré", "givenName": "Jean", "ENTPersonJointure": "48000009",
+        "ENTPersonProfils": "National_TUT", "audio": "Dupré".encode("latin-1"),
+    })  # fmt: skip
+    items = read_all(settings_for(changing_slapd, attributes={"mail": "audio"}, client=client))
+    assert [(r.source_ref, r.reason, r.key) for r in items if isinstance(r, Rejected)] == [
+        (dn, "audio holds a value that is not UTF-8 text", "jnt:48000009")
+    ]
+
+
+def test_a_connection_lost_mid_read_raises(changing_slapd, client):
+    """In this process (a second one reads this small directory whole before the kill)."""
+    settings = settings_for(changing_slapd, page_size=20, client=client, second_process=False)
+    items = iter(hub_read_directory(settings=settings, since=None, uai=None).items)
     for _ in range(30):  # into the people's pages
         next(items)
     changing_slapd.kill()
     with pytest.raises(SourceError, match=r"lost the connection to LDAP server .* while reading people under "):
         list(items)
+
+
+def test_an_error_in_the_second_process_is_raised_in_the_core(changing_slapd, client):
+    """The bind is checked here, then the reading process binds again: a server gone in between is the
+    same sentence as in this process, and the read stops."""
+    feed = hub_read_directory(settings=settings_for(changing_slapd, client=client), since=None, uai=None)
+    assert feed.description.endswith("read in a second process")
+    changing_slapd.stop()
+    with pytest.raises(SourceError, match=r"cannot connect to LDAP server .* \(Connection refused\)"):
+        list(feed.items)
 
 
 def test_structures_named_by_dn_are_resolved_in_an_incremental_read(changing_slapd, academie):
@@ -228,7 +299,7 @@ def described(academie) -> Iterator[Person]:
     yield from (p for p in academie.persons() if p.kind in (PersonKind.ELEVE, PersonKind.PARENT))
 
 
-def test_an_incremental_read_over_several_pages_names_structures_it_did_not_read(changing_slapd, academie):
+def test_an_incremental_read_over_several_pages_names_structures_it_did_not_read(changing_slapd, academie, client):
     """Changes spanning several pages (page size 2) whose structKeys are structure DNs: the structures are
     learned before the people search opens, not in the middle of it (a second search on the connection of
     an open paged search makes the server drop its cookie: "paged results cookie is invalid")."""
@@ -245,7 +316,7 @@ def test_an_incremental_read_over_several_pages_names_structures_it_did_not_read
                 "ENTEleveClasses": [("MODIFY_REPLACE", [f"{structure}${pupil.enrollment.division}"])],
             },
         )
-    items = read_all(settings_for(changing_slapd, page_size=2), since=since)
+    items = read_all(settings_for(changing_slapd, page_size=2, client=client), since=since)
     assert not [i for i in items if isinstance(i, Rejected)]
     read = {p.jointure: p for p in items if isinstance(p, Person)}
     assert set(read) == {p.jointure for p in pupils}
@@ -289,16 +360,19 @@ def test_functions_and_teaching_assignments(changing_slapd, academie):
 
 
 @pytest.mark.filterwarnings("ignore:ssl.match_hostname:DeprecationWarning")  # ldap3 2.9.1's hostname check
-def test_ldaps_and_starttls_check_the_certificate():
+def test_ldaps_and_starttls_check_the_certificate(client):
     require_slapd()
     with Slapd(tls=True) as server:
         trusted = [
-            settings_for(server, url=server.ldaps_url, ca_file=server.ca_file),
-            settings_for(server, start_tls=True, ca_file=server.ca_file),
+            settings_for(server, url=server.ldaps_url, ca_file=server.ca_file, client=client),
+            settings_for(server, start_tls=True, ca_file=server.ca_file, client=client),
         ]
         for settings in trusted:
             assert read_all(settings) == []  # bound and searched over TLS; the directory is empty
-        for settings in (settings_for(server, url=server.ldaps_url), settings_for(server, start_tls=True)):
+        for settings in (
+            settings_for(server, url=server.ldaps_url, client=client),
+            settings_for(server, start_tls=True, client=client),
+        ):
             with pytest.raises(
                 SourceError, match=r"TLS certificate of LDAP server .* is not trusted .*plugins\.ldap\.ca_file"
             ):

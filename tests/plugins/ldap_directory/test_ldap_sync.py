@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 
@@ -237,6 +238,17 @@ def test_bad_entries_are_journaled_and_the_rest_applied(ldap_hub, changing_slapd
     assert dn in ldap_hub.run("journal", "show", str(run_id)).output
     keys = {key for (key,) in ldap_hub.rows("select key from run_event")}
     assert {"jnt:48000001", "jnt:48000003", "jnt:48000004"} <= keys
+
+
+def test_python_ldap_missing_says_how_to_install_it(slapd, tmp_path, sqlite_url, monkeypatch):
+    """client = "python-ldap" on a machine without the module: the run fails, saying what to install."""
+    monkeypatch.setitem(sys.modules, "ldap", None)  # `import ldap` now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "plugins.ldap_directory.python_ldap", raising=False)
+    env = make_ldap_hub(tmp_path, sqlite_url, slapd, client="python-ldap")
+    result = env.run("sync", "ldap", expect=1)
+    assert 'plugins.ldap.client = "python-ldap" needs the python-ldap module' in result.output
+    assert "pip install 'ent-hub[ldap-c]'" in result.output and "libldap-dev" in result.output
+    assert env.scalar("select count(*) from person") == 0
 
 
 def test_secret_in_the_file_is_refused(slapd, tmp_path, sqlite_url):
