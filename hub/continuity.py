@@ -28,8 +28,9 @@ can be read and table-tested without a database:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 
 from hub.model import Establishment, Group, GroupKind, Membership, Person, PersonKind
 
@@ -80,6 +81,7 @@ NETWORK_PREFIX = "CYCLE3-"
 NETWORK_LABELS = {"CM1": "CM1", "CM2": "CM2", "6EME": "6e"}
 
 
+@lru_cache(maxsize=4096)  # asked for every pupil; a few hundred spellings
 def cycle3_level(niveau: str | None) -> str | None:
     """The cycle-3 niveau (CM1, CM2, 6EME) a pupil's niveau is, or None."""
     words = (niveau or "").upper().replace("È", "E").split()
@@ -109,12 +111,21 @@ def network_groups(college: Establishment) -> list[Group]:
 class Networks:
     """Which collège each école feeds (``establishment.secteur_college``): the cycle-3 networks."""
 
-    secteur: dict[str, str]  # école UAI → collège UAI
+    secteur: dict[str, str]  # école UAI → collège UAI; change it through `add`, which keeps `colleges` current
     enabled: bool = True  # [continuity] networks
+    _colleges: list[frozenset[str]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
-    def colleges(self) -> set[str]:
-        return set(self.secteur.values())
+    def colleges(self) -> frozenset[str]:
+        """The collèges heading a network: computed once, as it is asked for every pupil of a sync."""
+        if not self._colleges:
+            self._colleges.append(frozenset(self.secteur.values()))
+        return self._colleges[0]
+
+    def add(self, ecole: str, college: str) -> None:
+        """The école feeds this collège (an establishment staged in the run)."""
+        self.secteur[ecole] = college
+        self._colleges.clear()
 
     def network_of(self, uai: str | None, level: str | None) -> str | None:
         """The collège whose network a pupil of this niveau at ``uai`` belongs to, or None."""
@@ -131,6 +142,7 @@ SCHEMES = ("ULIS", "SEGPA", "UPE2A")
 _SCHEME_WORD = re.compile(r"^[0-9]*(ULIS|CLIS|SEGPA|UPE2A)")  # ULIS, ULISECOLE, 4SEGPA, 6EME SEGPA, UPE2A…
 
 
+@lru_cache(maxsize=16384)  # asked for every pupil; niveaux and divisions repeat
 def scheme_of(niveau: str | None, division: str | None = None) -> str | None:
     """The inclusion scheme a niveau or division names (``ULIS``, ``CLIS``, ``6EME SEGPA``, ``4SEGPA``), or None."""
     for text in (niveau, division):
@@ -158,9 +170,10 @@ def derived_memberships(person: Person, networks: Networks) -> tuple[Membership,
     e = person.enrollment
     if e is None:
         return tuple(kept)
-    college = networks.network_of(e.uai, cycle3_level(e.niveau))
+    level = cycle3_level(e.niveau)
+    college = networks.network_of(e.uai, level)
     if college:
-        kept.append(Membership(college, network_code(cycle3_level(e.niveau)), GroupKind.INTER))
+        kept.append(Membership(college, network_code(level), GroupKind.INTER))
     scheme = scheme_of(e.niveau, e.division)
     if scheme and not any(m.uai == e.uai and m.code == scheme for m in kept):  # (a division may be the group)
         kept.append(Membership(e.uai, scheme, GroupKind.GROUPE))

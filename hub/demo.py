@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from math import ceil
 
+from hub.demo_details import demo_subjects
 from hub.demo_vocabulary import (
     ACADEMIC_DOMAIN,
     COLLEGE_SUBJECTS,
@@ -205,15 +206,18 @@ class Academie:
                             memberships.append(Membership(uai, "EURO-ANG", GroupKind.GROUPE))
                         if "ULIS" in groups and draws[1] < 0.03:
                             memberships.append(Membership(uai, "ULIS", GroupKind.GROUPE))
+                        jointure = str(PUPIL_BASE + number)
                         yield Person(
                             PersonKind.ELEVE,
                             last,
                             first,
-                            jointure=str(PUPIL_BASE + number),
+                            jointure=jointure,
                             ine=demo_ine(self.seed, number),
                             birth_date=born + timedelta(days=rng.randrange(365)),
                             uai=uai,
-                            enrollment=Enrollment(self.school_year, uai, mef, niveau, division.code),
+                            enrollment=Enrollment(
+                                self.school_year, uai, mef, niveau, division.code, demo_subjects(jointure, mef)
+                            ),
                             memberships=tuple(memberships),
                             guardians=tuple(Guardianship(f"jnt:{p.jointure}", r) for r, p in enumerate(parents, 1)),
                         )

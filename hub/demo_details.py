@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from hub.demo_vocabulary import COMMUNES, FIRST_NAMES, LAST_NAMES
+from hub.demo_vocabulary import COLLEGE_SUBJECTS, COMMUNES, FIRST_NAMES, LAST_NAMES, LYCEE_SUBJECTS
 from hub.model import Person
 
 STREETS = ("rue", "avenue", "boulevard", "place", "chemin", "allée", "impasse", "route")
@@ -43,26 +43,28 @@ REGIMES = (
     "DEMI-PENSIONNAIRE HORS ETABLISSEMENT",
 )
 QUALITIES = ("FINANCIER", "CONTACT", "PAIEMENT")
-# (code, label) of the options a collège or lycée pupil follows, beside the common core
-OPTIONS = (
-    ("030201", "ANGLAIS LV1"),
-    ("030602", "ESPAGNOL LV2"),
-    ("030401", "ALLEMAND LV2"),
-    ("020300", "LATIN"),
-    ("100100", "EDUCATION PHYSIQUE ET SPORTIVE"),
-    ("061300", "MATHEMATIQUES"),
-    ("020700", "FRANCAIS"),
-    ("040300", "HISTOIRE-GEOGRAPHIE"),
-    ("062900", "SCIENCES VIE ET TERRE"),
-    ("061800", "PHYSIQUE-CHIMIE"),
-    ("070800", "TECHNOLOGIE"),
-    ("080100", "ARTS PLASTIQUES"),
-)
 BIRTH_PLACES = tuple((c, d) for d, places in COMMUNES.items() for c, _ in places)
 
 
 def _rng(p: Person, purpose: str) -> random.Random:
     return random.Random(f"details:{purpose}:{p.kind}:{p.jointure}")
+
+
+def demo_subjects(jointure: str, mef: str) -> tuple[str, ...]:
+    """The subjects a demo pupil follows (ENTEleveCodeEnseignements), as codes of the demo's subject nomenclature
+    (`demo_roles.demo_nomenclature`, where a subject's code is its label); drawn from the jointure, so stable."""
+    if not mef or mef.startswith("00"):
+        return ("POLYVALENT",)
+    rng = random.Random(f"details:subjects:eleve:{jointure}")
+    offered = LYCEE_SUBJECTS if mef.startswith("2") else COLLEGE_SUBJECTS
+    return tuple(sorted(rng.sample(offered, rng.randint(6, min(9, len(offered))))))
+
+
+def pupil_subjects(p: Person) -> tuple[str, ...]:
+    """What the AAF and the directory write as the pupil's ENTEleveCodeEnseignements."""
+    if p.enrollment and p.enrollment.subjects:
+        return p.enrollment.subjects
+    return demo_subjects(p.jointure or "", p.enrollment.mef if p.enrollment else "")
 
 
 def address(rng: random.Random, departement: str) -> dict[str, str]:
@@ -96,7 +98,7 @@ def pupil_details(p: Person, majeur: bool, parents: list[str]) -> dict[str, str 
     departement = (p.uai or "063")[:3]
     lycee = bool(p.enrollment and p.enrollment.mef.startswith("2"))
     secondary = bool(p.enrollment and not p.enrollment.mef.startswith("00"))
-    options = rng.sample(OPTIONS, rng.randint(6, 9)) if secondary else [("000100", "POLYVALENT")]
+    subjects = list(pupil_subjects(p))
     place, born_in = rng.choice(BIRTH_PLACES)
     values: dict[str, str | list[str] | None] = {
         **_identity(p, rng),
@@ -114,8 +116,8 @@ def pupil_details(p: Person, majeur: bool, parents: list[str]) -> dict[str, str 
         ),
         "ENTEleveFiliere": "GENERALE" if secondary else "ELEMENTAIRE",
         "ENTEleveSpecialite": rng.choice(("MATHEMATIQUES", "SVT", "SES", "HGGSP")) if lycee else None,
-        "ENTEleveEnseignements": [label for _, label in options],
-        "ENTEleveCodeEnseignements": [code for code, _ in options],
+        "ENTEleveEnseignements": subjects,  # the demo's subject labels are its codes
+        "ENTEleveCodeEnseignements": subjects,
         "ENTEleveMajeur": "O" if majeur else "N",
         "ENTEleveVilleNaissance": place.upper(),
         "ENTEleveDeptNaissance": born_in,

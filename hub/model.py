@@ -132,13 +132,17 @@ class Establishment:
 
 @dataclass(slots=True, frozen=True)
 class Enrollment:
-    """Where a pupil is schooled this year, and at which grade."""
+    """Where a pupil is schooled this year, at which grade, and the subjects (options) they follow there.
+
+    ``subjects``: subject codes of the nomenclature (AAF ENTEleveCodeEnseignements), sorted; GAR gets them.
+    """
 
     school_year: int  # the year the school year starts: 2026 for 2026-2027
     uai: str
     mef: str = ""
     niveau: str = ""
     division: str = ""
+    subjects: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -233,16 +237,33 @@ class Person:
         return person_key(self.kind, self.ine, self.jointure)
 
     def digest(self) -> str:
+        """What the plan compares with the stored person's digest: any change of the text below makes every
+        stored person look changed once, so it stays the text `_digest` makes of the fields, then of the sorted
+        relations (None as "", the enrollment as a tuple), built in one string: it runs for every record."""
         e = self.enrollment
-        parts = [self.kind, self.last_name, self.first_name, self.jointure, self.ine,
-                 self.birth_date, self.email, self.uai,
-                 e and (e.school_year, e.uai, e.mef, e.niveau, e.division)]
-        parts += sorted(f"m|{m.uai}|{m.code}|{m.kind}" for m in self.memberships)
-        parts += sorted(f"g|{g.parent_key}|{g.rank}" for g in self.guardians)
-        parts += sorted(f"a|{a.uai}|{a.group_code}|{a.subject}" + ("|P" if a.principal else "")
-                        for a in self.assignments)
-        parts += sorted(f"f|{f.uai}|{f.code}|{f.label}|{f.discipline}" for f in self.functions)
-        return _digest(parts)
+        text = (
+            f"{self.kind}\x1f{'' if self.last_name is None else self.last_name}"
+            f"\x1f{'' if self.first_name is None else self.first_name}"
+            f"\x1f{'' if self.jointure is None else self.jointure}\x1f{'' if self.ine is None else self.ine}"
+            f"\x1f{'' if self.birth_date is None else self.birth_date}"
+            f"\x1f{'' if self.email is None else self.email}\x1f{'' if self.uai is None else self.uai}\x1f"
+            f"{'' if e is None else (e.school_year, e.uai, e.mef, e.niveau, e.division, *sorted(e.subjects))}"
+        )
+        if self.memberships:
+            text += "\x1f" + "\x1f".join(sorted([f"m|{m.uai}|{m.code}|{m.kind}" for m in self.memberships]))
+        if self.guardians:
+            text += "\x1f" + "\x1f".join(sorted([f"g|{g.parent_key}|{g.rank}" for g in self.guardians]))
+        if self.assignments:
+            text += "\x1f" + "\x1f".join(
+                sorted(
+                    [f"a|{a.uai}|{a.group_code}|{a.subject}" + ("|P" if a.principal else "") for a in self.assignments]
+                )
+            )
+        if self.functions:
+            text += "\x1f" + "\x1f".join(
+                sorted([f"f|{f.uai}|{f.code}|{f.label}|{f.discipline}" for f in self.functions])
+            )
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def person_key(kind: str, ine: str | None, jointure: str | None) -> str:

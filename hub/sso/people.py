@@ -23,6 +23,7 @@ from hub.model import (
     PersonStatus,
     TeachingAssignment,
 )
+from hub.store.records import split_subjects
 from hub.store.tables import (
     account_link,
     enrollment,
@@ -144,6 +145,7 @@ def _one_person_query():
             enrollment.c.mef,
             enrollment.c.niveau,
             enrollment.c.division,
+            enrollment.c.subjects,
             where=enrollment.c.person_id == pid,
         ),
         part(
@@ -200,7 +202,9 @@ def _person_from_rows(rows) -> Person | None:
         birth_date=date.fromisoformat(birth_date[:10]) if birth_date else None,
         email=email,
         uai=uai,
-        enrollment=Enrollment(int(enrollments[0][0]), *enrollments[0][1:5]) if enrollments else None,
+        enrollment=Enrollment(int(enrollments[0][0]), *enrollments[0][1:5], split_subjects(enrollments[0][5] or ""))
+        if enrollments
+        else None,
         memberships=tuple(Membership(m[0], m[1], GroupKind(m[2])) for m in by_tag["m"]),
         guardians=tuple(Guardianship(g[0], int(g[1])) for g in by_tag["g"]),
         assignments=tuple(TeachingAssignment(a[0], a[1], a[2], a[3] in ("1", "true", "t")) for a in by_tag["a"]),

@@ -22,6 +22,7 @@ from hub.model import (
     TeachingAssignment,
 )
 from hub.store.tables import (
+    SUBJECT_SEPARATOR,
     enrollment,
     establishment,
     group,
@@ -31,6 +32,11 @@ from hub.store.tables import (
     person_function,
     teaching_assignment,
 )
+
+
+def split_subjects(stored: str) -> tuple[str, ...]:
+    """A pupil's subject codes as the enrollment row keeps them (joined by SUBJECT_SEPARATOR)."""
+    return tuple(stored.split(SUBJECT_SEPARATOR)) if stored else ()
 
 
 def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
@@ -52,7 +58,8 @@ def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
     enrollments: dict[int, list] = defaultdict(list)
     for e in conn.execute(select(enrollment).where(enrollment.c.person_id.in_(ids))
                           .order_by(enrollment.c.school_year.desc())):
-        enrollments[e.person_id].append(Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division))
+        enrollments[e.person_id].append(Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division,
+                                                    split_subjects(e.subjects)))
     memberships: dict[int, list] = defaultdict(list)
     for m in conn.execute(select(group_membership.c.person_id, group.c.uai, group.c.code, group.c.kind)
                           .join(group, group_membership.c.group_id == group.c.id)

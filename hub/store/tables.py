@@ -95,6 +95,8 @@ person = Table(
     Index("ix_person_source_status", "source", "status"),
 )
 
+SUBJECT_SEPARATOR = "$"  # between a pupil's subject codes in enrollment.subjects: the AAF's own separator
+
 enrollment = Table(
     "enrollment", metadata,
     Column("id", Integer, primary_key=True),
@@ -104,6 +106,7 @@ enrollment = Table(
     Column("mef", String(20), nullable=False, default=""),
     Column("niveau", String(40), nullable=False, default=""),
     Column("division", String(60), nullable=False, default=""),
+    Column("subjects", Text, nullable=False, default="", server_default=""),  # codes joined by SUBJECT_SEPARATOR
 )
 
 group = Table(
@@ -174,6 +177,7 @@ person_alias = Table(  # another identity key of a stored person, confirmed by s
 )
 
 # --- sync machinery: rows of one run, keyed by run_id ---------------------------
+# On PostgreSQL the stage_* tables and plan_change are UNLOGGED (migration 0013): a new one should be too.
 
 stage_establishment = Table(
     "stage_establishment", metadata,
@@ -232,6 +236,7 @@ stage_enrollment = Table(
     Column("mef", String(20), nullable=False),
     Column("niveau", String(40), nullable=False),
     Column("division", String(60), nullable=False),
+    Column("subjects", Text, nullable=False, default="", server_default=""),
     Index("ix_stage_enrollment_run_seq", "run_id", "seq"),
 )
 

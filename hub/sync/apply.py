@@ -165,8 +165,8 @@ def _apply_relations(conn: Connection, run_id: int) -> None:
                              group)
     upserted = _planned(run_id, "person", UPSERT_OPS)
     conn.execute(insert(enrollment).from_select(
-        ["person_id", "school_year", "uai", "mef", "niveau", "division"],
-        select(p.c.id, se.c.school_year, se.c.uai, se.c.mef, se.c.niveau, se.c.division)
+        ["person_id", "school_year", "uai", "mef", "niveau", "division", "subjects"],
+        select(p.c.id, se.c.school_year, se.c.uai, se.c.mef, se.c.niveau, se.c.division, se.c.subjects)
         .select_from(staged(se)).where(se.c.run_id == run_id, upserted),
     ))
     conn.execute(insert(group_membership).from_select(

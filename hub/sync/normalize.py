@@ -31,12 +31,12 @@ from hub.model import (
     validate_uai as _validate_uai,
 )
 from hub.sdet import staff_kind
+from hub.store.tables import SUBJECT_SEPARATOR, person_function, teaching_assignment
 from hub.store.tables import enrollment as enrollment_table
 from hub.store.tables import establishment as establishment_table
 from hub.store.tables import group as group_table
 from hub.store.tables import nomenclature as nomenclature_table
 from hub.store.tables import person as person_table
-from hub.store.tables import person_function, teaching_assignment
 
 MATCH_KEY_WIDTH = person_table.c.match_key.type.length
 KEY_WIDTH = person_table.c.person_key.type.length
@@ -77,6 +77,10 @@ LIMITS = {
 
 
 GROUP_CODE_WIDTH, SUBJECT_WIDTH = LIMITS["group code"], LIMITS["subject"]
+LAST_WIDTH, FIRST_WIDTH, EMAIL_WIDTH = LIMITS["last name"], LIMITS["first name"], LIMITS["email"]
+JOINTURE_WIDTH, MEF_WIDTH, NIVEAU_WIDTH = LIMITS["jointure"], LIMITS["MEF"], LIMITS["niveau"]
+DIVISION_WIDTH, FUNCTION_CODE_WIDTH = LIMITS["division"], LIMITS["function code"]
+FUNCTION_LABEL_WIDTH, DISCIPLINE_WIDTH = LIMITS["function label"], LIMITS["discipline"]
 # keyword (as check_text takes it) -> (label, column width)
 _CHECKS = {label.replace(" ", "_"): (label, width) for label, width in LIMITS.items()}
 
@@ -167,7 +171,13 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     if not last or not first:
         raise RecordError(ref, "missing last name or first name")
     email, jointure = (item.email or "").strip() or None, (item.jointure or "").strip() or None
-    check_text(ref, last_name=last, first_name=first, email=email, jointure=jointure)
+    if not (
+        _fine(last, LAST_WIDTH)
+        and _fine(first, FIRST_WIDTH)
+        and (email is None or _fine(email, EMAIL_WIDTH))
+        and (jointure is None or _fine(jointure, JOINTURE_WIDTH))
+    ):
+        check_text(ref, last_name=last, first_name=first, email=email, jointure=jointure)
     ine = validate_ine(item.ine, record=ref) if item.ine else None
     if kind == PersonKind.ELEVE and not ine and not item.jointure:
         raise RecordError(ref, "a pupil needs an INE or a jointure")
@@ -176,7 +186,17 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     uai = checked_uai(item.uai, record=ref) if item.uai else None
     enrollment = item.enrollment
     if enrollment:
-        check_text(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
+        if not (
+            _fine(enrollment.mef or "", MEF_WIDTH)
+            and _fine(enrollment.niveau or "", NIVEAU_WIDTH)
+            and _fine(enrollment.division or "", DIVISION_WIDTH)
+        ):
+            check_text(ref, MEF=enrollment.mef, niveau=enrollment.niveau, division=enrollment.division)
+        for subject in enrollment.subjects:
+            if not _fine(subject, SUBJECT_WIDTH):
+                check_text(ref, subject=subject)
+            if SUBJECT_SEPARATOR in subject or not subject.strip():  # it separates the codes enrollment keeps
+                raise RecordError(ref, f"subject code {subject!r} is empty or contains {SUBJECT_SEPARATOR!r}")
         if (code := checked_uai(enrollment.uai, record=ref)) != enrollment.uai:
             enrollment = dataclasses.replace(enrollment, uai=code)
     # the relations below are rebuilt only where a value changes: most records are canonical already
@@ -201,11 +221,17 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
     functions = []
     for f in item.functions:
         code = (f.code or "").strip().upper()
-        check_text(ref, function_code=code, function_label=f.label, discipline=f.discipline)
+        if not (
+            _fine(code, FUNCTION_CODE_WIDTH)
+            and _fine(f.label or "", FUNCTION_LABEL_WIDTH)
+            and _fine(f.discipline or "", DISCIPLINE_WIDTH)
+        ):
+            check_text(ref, function_code=code, function_label=f.label, discipline=f.discipline)
         if code:
-            functions.append(
-                Function(checked_uai(f.uai, record=ref), code, (f.label or "").strip(), (f.discipline or "").strip())
-            )
+            label, discipline = (f.label or "").strip(), (f.discipline or "").strip()
+            function_uai = checked_uai(f.uai, record=ref)
+            canonical = code == f.code and label == f.label and discipline == f.discipline and function_uai == f.uai
+            functions.append(f if canonical else Function(function_uai, code, label, discipline))
     return Person(
         kind,
         last,
@@ -216,10 +242,10 @@ def normalize_person(item: Person, pseudo: frozenset[str] | set[str] = frozenset
         email,
         uai,
         enrollment,
-        tuple(dict.fromkeys(memberships)),
+        tuple(memberships) if len(memberships) < 2 else tuple(dict.fromkeys(memberships)),
         guardians,
-        tuple(dict.fromkeys(assignments)),
-        tuple(dict.fromkeys(functions)),
+        tuple(assignments) if len(assignments) < 2 else tuple(dict.fromkeys(assignments)),
+        tuple(functions) if len(functions) < 2 else tuple(dict.fromkeys(functions)),
         item.source_ref,
     )
 

@@ -92,18 +92,37 @@ def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], obje
 def _tuple(p: Person) -> tuple:
     e = p.enrollment
     return (str(p.kind), p.last_name, p.first_name, p.jointure, p.ine, p.birth_date, p.email, p.uai,
-            e and (e.school_year, e.uai, e.mef, e.niveau, e.division),
+            e and (e.school_year, e.uai, e.mef, e.niveau, e.division, e.subjects),
             tuple((m.uai, m.code, str(m.kind)) for m in p.memberships),
             tuple((g.parent_key, g.rank) for g in p.guardians),
             tuple((a.uai, a.group_code, a.subject, a.principal) for a in p.assignments),
             tuple((f.uai, f.code, f.label, f.discipline) for f in p.functions), p.source_ref)  # fmt: skip
 
 
+# Relations as sent -> their records, built once and shared: the pupils of a class have the same enrollment
+# and memberships, the staff of an establishment the same functions, and building a frozen record costs more
+# than finding it. Emptied when they grow too big.
+_ENROLLMENTS: dict[tuple, Enrollment] = {}
+_MEMBERSHIPS: dict[tuple, Membership] = {}
+_FUNCTIONS: dict[tuple, Function] = {}
+SHARED_MAX = 50_000  # records kept per kind
+
+
 def _person(t: tuple) -> Person:
     kind, last, first, jointure, ine, born, email, uai, e, memberships, guardians, assignments, functions, ref = t
     return Person(
-        KINDS[kind], last, first, jointure, ine, born, email, uai, e and Enrollment(*e),
-        tuple(Membership(u, c, GROUP_KINDS[k]) for u, c, k in memberships),
-        tuple(Guardianship(*g) for g in guardians), tuple(TeachingAssignment(*a) for a in assignments),
-        tuple(Function(*f) for f in functions), ref,
+        KINDS[kind], last, first, jointure, ine, born, email, uai,
+        e and (_ENROLLMENTS.get(e) or _shared(_ENROLLMENTS, e, Enrollment(*e))),
+        tuple([_MEMBERSHIPS.get(m) or _shared(_MEMBERSHIPS, m, Membership(m[0], m[1], GROUP_KINDS[m[2]]))
+               for m in memberships]),
+        tuple([Guardianship(*g) for g in guardians]),
+        tuple([TeachingAssignment(*a) for a in assignments]),
+        tuple([_FUNCTIONS.get(f) or _shared(_FUNCTIONS, f, Function(*f)) for f in functions]), ref,
     )  # fmt: skip
+
+
+def _shared(records: dict, sent: tuple, record):
+    if len(records) >= SHARED_MAX:
+        records.clear()
+    records[sent] = record
+    return record

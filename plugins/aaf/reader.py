@@ -114,12 +114,14 @@ PATCH_FIELDS = {
 WITH_SUBJECTS = ("ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres")
 WITHOUT_SUBJECTS = ("ENTAuxEnsClasses", "ENTAuxEnsGroupes")
 PRINCIPAL = "ENTAuxEnsClassesPrincipal"
+SUBJECTS = "ENTEleveCodeEnseignements"  # a pupil's subjects (options): codes of the MatiereEducNat nomenclature
 ASSIGNMENT_ATTRIBUTES = (*WITH_SUBJECTS, *WITHOUT_SUBJECTS, PRINCIPAL)
 # Attributes a Delta modification can change; any other is counted and ignored
 MODELLED = {
     *PATCH_FIELDS, *ASSIGNMENT_ATTRIBUTES, "ENTPersonJointure", "ENTEleveLibelleMEF", "ENTPersonDateNaissance",
     "ENTPersonStructRattach", "ENTEleveStructRattachId", "ENTEleveClasses", "ENTEleveGroupes",
-    "ENTElevePersRelEleve", "ENTEleveAutoriteParentale", "ENTPersonFonctions",
+    "ENTElevePersRelEleve", "ENTEleveAutoriteParentale", "ENTPersonFonctions", SUBJECTS,
+    "ENTEleveEnseignements",  # the labels of SUBJECTS: the hub takes them from the subject nomenclature
 }  # fmt: skip
 DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding", re.ASCII)
 BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -378,7 +380,8 @@ class AafReader:
         uai = common["uai"] = common["uai"] or (classes[0][0] if classes else None)
         niveau = r.first("ENTEleveNivFormation") or r.first("ENTEleveLibelleMEF")
         division = classes[0][1] if classes else ""
-        enrollment = Enrollment(self.school_year, uai, r.first("ENTEleveMEF"), niveau, division) if uai else None
+        mef = r.first("ENTEleveMEF")
+        enrollment = Enrollment(self.school_year, uai, mef, niveau, division, _subjects(r)) if uai else None
         return Person(
             PersonKind.ELEVE, last, first, ine=r.first("ENTEleveINE") or None, enrollment=enrollment,
             memberships=_memberships(classes, GroupKind.DIVISION) + _memberships(groups, GroupKind.GROUPE),
@@ -413,6 +416,8 @@ class AafReader:
             fields["memberships:division"] = _memberships(classes, GroupKind.DIVISION)
             if pupil:
                 fields["enrollment.division"] = classes[0][1] if classes else ""
+        if SUBJECTS in r.attributes and pupil:
+            fields["enrollment.subjects"] = _subjects(r)
         if "ENTEleveGroupes" in r.attributes:
             fields["memberships:groupe"] = _memberships(self.keyed(r, "ENTEleveGroupes"), GroupKind.GROUPE)
         if "ENTElevePersRelEleve" in r.attributes or "ENTEleveAutoriteParentale" in r.attributes:
@@ -495,6 +500,11 @@ def _birth_date(r: Request) -> date | None:
         except ValueError:
             pass
     raise Reject(f"ENTPersonDateNaissance {value!r} is not a date (JJ/MM/AAAA)")
+
+
+def _subjects(r: Request) -> tuple[str, ...]:
+    """The pupil's subject codes, once each and sorted: the AAF lists them in no particular order."""
+    return tuple(sorted(set(r.values(SUBJECTS))))
 
 
 def _memberships(keyed: list[tuple[str, str, str]], kind: GroupKind) -> tuple[Membership, ...]:

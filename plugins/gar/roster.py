@@ -6,7 +6,7 @@ batch, never one per person or per establishment; memory follows the batch, not
 the académie.
 
 Per person, everything GAR gets about them in the establishment (their GAREleve or
-GAREnseignant, RespAff, MEF and group links, classes and groups with subjects) is
+GAREnseignant, RespAff, MEF and group links, a pupil's subjects, classes and groups with subjects) is
 kept together in one `Entry`, as XML text, so a Delta sends whole people and their
 digest is a hash of that text. The establishment's own records (GAREtab, GARMEF,
 GARMatiere, GARGroupe) are small and always sent whole.
@@ -32,6 +32,7 @@ from sqlalchemy import Connection, and_, insert, literal, select, union
 from hub.clock import now
 from hub.model import Establishment, EstablishmentKind, GroupKind, PersonKind, PersonStatus
 from hub.store.tables import (
+    SUBJECT_SEPARATOR,
     enrollment,
     gar_person,
     group,
@@ -166,6 +167,7 @@ class Pupil(NamedTuple):  # plain tuples: reading a SQLAlchemy row's attributes 
     gar_id: str | None
     mef: str | None
     division: str | None
+    subjects: str | None  # the enrollment's subject codes, joined by SUBJECT_SEPARATOR
 
 
 class Staff(NamedTuple):
@@ -212,6 +214,7 @@ class _Rows:
                 g.c.gar_id,
                 enrollment.c.mef,
                 enrollment.c.division,
+                enrollment.c.subjects,
             )
             .outerjoin(enrollment, and_(enrollment.c.person_id == p.c.id, enrollment.c.uai == p.c.uai))
             .outerjoin(g, g.c.person_id == p.c.id)
@@ -336,6 +339,8 @@ class _Builder:
             records.append(self._mef("Eleve", who, row.mef, owner))
             if row.division:
                 self.division_mefs[row.division].add(row.mef)
+        if row.subjects and self.deg == "2D":  # the 1st-degree schema has no GAREleveEnseignement
+            records += self._pupil_subjects(who, row.subjects.split(SUBJECT_SEPARATOR), owner)
         codes = list(dict.fromkeys(([row.division] if row.division else []) + sorted(memberships)))
         for code in codes:
             self._group(code)
@@ -427,6 +432,17 @@ class _Builder:
                 ("Groupe", "GARPersonGroupe", f"<men:GARPersonGroupe>{self.at}{who}{group}</men:GARPersonGroupe>")
             )
         return records
+
+    def _pupil_subjects(self, who: str, subjects: list[str], owner: str) -> list[Record]:
+        """GAREleveEnseignement: the subjects (options) a pupil follows; each gets its GARMatiere in the Etab file."""
+        subjects = sorted(set(subjects))  # once each: the schema keys them by (UAI, person, subject)
+        self.subjects.update(subjects)
+        code = self.leaves.code
+        return [
+            ("Eleve", "GAREleveEnseignement",
+             f"<men:GAREleveEnseignement>{self.at}{who}{code('GARMatiereCode', s, owner)}</men:GAREleveEnseignement>")
+            for s in subjects
+        ]  # fmt: skip
 
     def _subjects(self, who: str, taught: list[tuple[str, str]], owner: str) -> list[Record]:
         by_group: dict[str, set[str]] = defaultdict(set)

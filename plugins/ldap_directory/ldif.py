@@ -25,6 +25,7 @@ from typing import TextIO
 from ldap3.utils.dn import escape_rdn
 
 from hub.demo import Academie
+from hub.demo_details import pupil_subjects
 from hub.demo_roles import staff_roles, staff_values, structure_id
 from hub.model import Establishment, EstablishmentKind, GroupKind, Person, PersonKind
 from hub.sdet import HUB_SECTEUR, HUB_ZONE, STRUCTURE_TYPES
@@ -275,6 +276,7 @@ def person_attributes(
         a["ENTEleveINE"] = p.ine
         a["ENTEleveMEF"] = e.mef if e else None
         a["ENTEleveNivFormation"] = e.niveau if e else None
+        a["ENTEleveCodeEnseignements"] = list(pupil_subjects(p))
         for name, kind in (("ENTEleveClasses", GroupKind.DIVISION), ("ENTEleveGroupes", GroupKind.GROUPE)):
             a[name] = [f"{key(m.uai)}${m.code}" for m in p.memberships if m.kind == kind]
         a["ENTElevePersRelEleve"] = [

@@ -27,7 +27,7 @@ PERSON_ATTRIBUTES = (
     "ENTPersonStructRattach", "ENTPersonProfils", "ENTPersonFonctions", "ENTEleveClasses", "ENTEleveGroupes",
     "ENTEleveMEF", "ENTEleveLibelleMEF", "ENTEleveNivFormation", "ENTElevePersRelEleve", "ENTEleveAutoriteParentale",
     "ENTAuxEnsClassesMatieres", "ENTAuxEnsGroupesMatieres", "ENTAuxEnsClasses", "ENTAuxEnsGroupes",
-    "ENTAuxEnsClassesPrincipal",
+    "ENTAuxEnsClassesPrincipal", "ENTEleveCodeEnseignements",
 )  # fmt: skip
 STRUCTURE_ATTRIBUTES = (
     "ENTStructureUAI", "ENTStructureJointure", "ENTStructureNomCourant", "ENTStructureTypeStruct", "l",

@@ -285,7 +285,9 @@ class DirectoryReader:
         uai = common["uai"] = common["uai"] or (classes[0][0] if classes else None)
         niveau = self.first(a, "ENTEleveNivFormation") or self.first(a, "ENTEleveLibelleMEF")
         division = classes[0][1] if classes else ""
-        enrollment = Enrollment(self.school_year, uai, self.first(a, "ENTEleveMEF"), niveau, division) if uai else None
+        subjects = tuple(sorted(set(self.values(a, "ENTEleveCodeEnseignements"))))  # codes, in no given order
+        mef = self.first(a, "ENTEleveMEF")
+        enrollment = Enrollment(self.school_year, uai, mef, niveau, division, subjects) if uai else None
         memberships = tuple(Membership(u, code, GroupKind.DIVISION) for u, code, _ in classes) + tuple(
             Membership(u, code, GroupKind.GROUPE) for u, code, _ in groups
         )

@@ -15,7 +15,7 @@ def test_upgrade_creates_every_table_and_is_idempotent(hub_env):
     finally:
         engine.dispose()
     assert set(metadata.tables) <= tables
-    assert hub_env.scalar("select version_num from alembic_version") == "0011"
+    assert hub_env.scalar("select version_num from alembic_version") == "0013"
 
 
 def test_commands_refuse_an_empty_database(tmp_path, db_url):
