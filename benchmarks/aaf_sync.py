@@ -30,15 +30,13 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).parent
 HUB = str(Path(sys.executable).with_name("hub"))
-PG_SERVER = os.environ.get("HUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import measured  # noqa: E402
+from measure import Database, measured  # noqa: E402
 
 # The physical limit of a sync: parse every request and look at every attribute and value once
 RAW_READ = """
@@ -106,37 +104,11 @@ print(f"{persons} persons, {total:.2f} s, reading {reading:.2f} s, core {total -
 """
 
 
-class Database:
-    """A fresh SQLite file or PostgreSQL schema, dropped afterwards."""
-
-    def __init__(self, kind: str, work: Path):
-        self.kind, self.work = kind, work
-        if kind == "sqlite":
-            self.url = f"sqlite:///{work / f'hub-{uuid.uuid4().hex[:6]}.db'}"
-        else:
-            from sqlalchemy import create_engine, text
-
-            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
-            self.admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-            with self.admin.connect() as conn:
-                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
-            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
-
-    def upgrade(self, env: dict) -> dict:
-        env = {**env, "HUB_DATABASE_URL": self.url}
-        subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **env}, check=True, capture_output=True)
-        return env
-
-    def drop(self) -> None:
-        if self.kind == "postgresql":
-            from sqlalchemy import text
-
-            with self.admin.connect() as conn:
-                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
-            self.admin.dispose()
-        else:
-            for path in self.work.glob(Path(self.url.removeprefix("sqlite:///")).name + "*"):
-                path.unlink()
+def upgrade(db: Database, env: dict) -> dict:
+    """``env`` pointing the hub at ``db``, once its schema is created."""
+    env = {**env, "HUB_DATABASE_URL": db.url}
+    subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **env}, check=True, capture_output=True)
+    return env
 
 
 def bench_database(kind: str, work: Path, env: dict, changed: list[str], profile: bool) -> dict:
@@ -146,7 +118,7 @@ def bench_database(kind: str, work: Path, env: dict, changed: list[str], profile
     result: dict = {}
     db = Database(kind, work)
     try:
-        env = db.upgrade(env)
+        env = upgrade(db, env)
         result["full_sync"] = measured_cpu([sys.executable, "-c", CORE, "plain"], env)
         result["core"] = result["full_sync"]["last_line"]
         result["second_sync_empty_plan"] = measured_cpu([HUB, "sync", "aaf"], env)
@@ -160,7 +132,7 @@ def bench_database(kind: str, work: Path, env: dict, changed: list[str], profile
     if profile:
         db = Database(kind, work)
         try:
-            env = db.upgrade(env)
+            env = upgrade(db, env)
             core = subprocess.run([sys.executable, "-c", CORE, "profile"], env={**os.environ, **env},
                                   capture_output=True, text=True, check=True)  # fmt: skip
             result["core_profile"] = core.stderr.strip().splitlines()[:45]

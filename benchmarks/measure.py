@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import uuid
+from pathlib import Path
 
 
 def measured(cmd: list[str], env: dict | None = None) -> dict:
@@ -38,3 +40,34 @@ for name in sys.argv[1:]:
             del elem.getparent()[0]
 print(count, "records")
 """
+
+
+PG_SERVER = os.environ.get("HUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class Database:
+    """A fresh SQLite file or PostgreSQL schema for one measure, dropped afterwards."""
+
+    def __init__(self, kind: str, work: Path):
+        self.kind, self.work = kind, work
+        if kind == "sqlite":
+            self.url = f"sqlite:///{work / f'hub-{uuid.uuid4().hex[:6]}.db'}"
+        else:
+            from sqlalchemy import create_engine, text
+
+            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+            self.admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+            with self.admin.connect() as conn:
+                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            from sqlalchemy import text
+
+            with self.admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+            self.admin.dispose()
+        else:
+            for path in self.work.glob(Path(self.url.removeprefix("sqlite:///")).name + "*"):
+                path.unlink()

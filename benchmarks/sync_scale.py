@@ -31,14 +31,13 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # the repository first: tests/plugins must not hide the plugins package
 sys.path.append(str(HERE.parent / "tests"))  # for tests/slapd.py
 
-from measure import RAW_ITERPARSE, measured  # noqa: E402
+from measure import RAW_ITERPARSE, Database, measured  # noqa: E402
 from slapd import Slapd  # noqa: E402
 
 from hub.demo import generate_academie  # noqa: E402
@@ -47,7 +46,6 @@ from plugins.ldap_directory import reader  # noqa: E402
 from plugins.ldap_directory.hookimpl import hub_write_demo as write_ldif  # noqa: E402
 
 HUB = str(Path(sys.executable).with_name("hub"))
-PG_SERVER = os.environ.get("HUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = HERE / "results" / "sync_scale.json"
 
 
@@ -109,34 +107,6 @@ def python_ldap_missing() -> str | None:
     except ImportError as exc:
         return f"python-ldap not installed ({exc}): pip install -e '.[ldap-c]'"
     return None
-
-
-class Database:
-    """A fresh SQLite file or PostgreSQL schema per (size, source)."""
-
-    def __init__(self, kind: str, work: Path):
-        self.kind, self.work = kind, work
-        if kind == "sqlite":
-            self.url = f"sqlite:///{work / f'hub-{uuid.uuid4().hex[:6]}.db'}"
-        else:
-            from sqlalchemy import create_engine, text
-
-            self.schema = f"bench_{uuid.uuid4().hex[:8]}"
-            self.admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-            with self.admin.connect() as conn:
-                conn.execute(text(f"CREATE SCHEMA {self.schema}"))
-            self.url = f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
-
-    def drop(self) -> None:
-        if self.kind == "postgresql":
-            from sqlalchemy import text
-
-            with self.admin.connect() as conn:
-                conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
-            self.admin.dispose()
-        else:
-            for path in self.work.glob(Path(self.url.removeprefix("sqlite:///")).name + "*"):
-                path.unlink()
 
 
 def hub_env(config: Path, db: Database, **extra: str) -> dict:
