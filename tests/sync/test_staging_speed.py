@@ -16,21 +16,9 @@ from hub.model import (
     PersonKind,
     TeachingAssignment,
 )
+from hub.sync.stage import STAGE_TABLES
 
-STAGING = (
-    "stage_person",
-    "stage_enrollment",
-    "stage_membership",
-    "stage_guardianship",
-    "stage_assignment",
-    "stage_function",
-    "stage_establishment",
-    "stage_group",
-    "stage_nomenclature",
-    "stage_deletion",
-    "stage_rejected",
-    "plan_change",
-)
+STAGING = tuple(sorted({*(t.name for t in STAGE_TABLES), "plan_change"}))  # every table a run stages into
 
 # Digests made by the first format (each field through str, None as "", joined by \x1f): a new format would
 # make every stored person look changed to the planner, and send everyone to the targets once.
