@@ -8,6 +8,7 @@ every request, so a change sent twice or lost fails the benchmark. Two changes p
 apart in the outbox, keep the per-entity ordering rule in play.
 
     python benchmarks/deliver_scale.py --changes 100000
+    python benchmarks/deliver_scale.py --changes 100000 --workers 1   # or in parts: the runs are merged
 
 Needs PostgreSQL (``--database-url``; a schema of its own is created and dropped). Writes
 benchmarks/results/deliver_scale_<changes>.json.
@@ -156,7 +157,6 @@ def main() -> None:
                 "receiving_seconds": round(receiver.last - receiver.first, 2),
                 "load_average_1m": round(os.getloadavg()[0], 1),  # other work on the machine skews the numbers
             }
-            run["speed_up"] = round(runs[0]["seconds"] / run["seconds"], 2) if runs else 1.0
             runs.append(run)
             print(json.dumps(run), flush=True)
     finally:
@@ -165,6 +165,8 @@ def main() -> None:
             conn.execute(text(f"drop schema {schema} cascade"))
         admin.dispose()
     ideal = round(1 / args.delay, 1)
+    out = HERE / "results" / f"deliver_scale_{args.changes}.json"
+    runs = _with_earlier_runs(out, args, runs)
     result = {
         "benchmark": "deliver_scale",
         "changes": args.changes,
@@ -176,9 +178,21 @@ def main() -> None:
         "note": "seconds: the whole `hub deliver --workers N` command, process start-up included; "
         "receiving_seconds: first to last request at the receiver",
     }
-    out = HERE / "results" / f"deliver_scale_{args.changes}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+
+
+def _with_earlier_runs(out: Path, args, runs: list[dict]) -> list[dict]:
+    """These runs, and those of other worker counts that an earlier invocation with the same settings wrote
+    (``--workers 1`` then ``--workers 2,4,8``: a long benchmark in parts); speed-ups against one worker."""
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    same = all(earlier.get(k) == v for k, v in (("receiver_delay_seconds", args.delay),
+                                                ("claim_batch", args.claim_batch)))
+    merged = {run["workers"]: run for run in (earlier.get("runs", []) if same else []) + runs}
+    one = merged.get(1)
+    for run in merged.values():
+        run["speed_up"] = round(one["seconds"] / run["seconds"], 2) if one else None
+    return [merged[n] for n in sorted(merged)]
 
 
 if __name__ == "__main__":

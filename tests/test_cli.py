@@ -148,10 +148,10 @@ def test_logging_reaches_stderr_and_the_scheduler_stops_cleanly_on_ctrl_c(sqlite
     process = sqlite_hub.spawn("scheduler", env={"HUB_TRACE_PLUGINS": "1"}, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     lines = []
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # until it runs, and says so in the log (INFO "scheduler started")
         line = process.stderr.readline()
         lines.append(line)
-        if "Ctrl-C stops it" in line:
+        if any("Ctrl-C stops it" in seen for seen in lines) and "scheduler started" in line:
             break
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=20)

@@ -5,35 +5,14 @@ Only active people are candidates; every answer is a list so a rule can tell non
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
 
-from sqlalchemy import Engine, String, and_, bindparam, cast, func, insert, literal, null, select, union_all, update
+from sqlalchemy import Engine, and_, func, insert, select, update
 
 from hub.clock import now
-from hub.model import (
-    Enrollment,
-    Function,
-    GroupKind,
-    Guardianship,
-    Membership,
-    Person,
-    PersonKind,
-    PersonStatus,
-    TeachingAssignment,
-)
-from hub.store.records import split_subjects
-from hub.store.tables import (
-    account_link,
-    enrollment,
-    group,
-    group_membership,
-    guardianship,
-    person,
-    person_function,
-    teaching_assignment,
-)
+from hub.model import Person, PersonStatus
+from hub.store.records import load_people
+from hub.store.tables import account_link, guardianship, person
 
 STAFF_KINDS = ("enseignant", "personnel")
 
@@ -97,10 +76,9 @@ class PeopleLookup:
 
     def person(self, key: str) -> Person | None:
         """The person with their relations, while active (a suspended or departing person gets no more codes or
-        tickets): one query (`_ONE_PERSON`), since every login asks."""
+        tickets)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(_ONE_PERSON, {"key": key}).all()
-        return _person_from_rows(rows)
+            return load_people(conn, [key], active_only=True).get(key)
 
     def remember(self, idp: str, subject: str, person_key: str, how: str) -> None:
         """Store the link at first login; later logins only touch it."""
@@ -117,96 +95,3 @@ class PeopleLookup:
                         idp=idp, subject=subject, person_key=person_key, how=how, linked_at=at, last_login_at=at
                     )
                 )
-
-
-def _one_person_query():
-    """The person row and each of its relations as rows of one UNION ALL: (tag, up to 8 texts)."""
-    pid = (
-        select(person.c.id)
-        .where(person.c.person_key == bindparam("key"), person.c.status == PersonStatus.ACTIVE)
-        .scalar_subquery()
-    )
-
-    def part(tag: str, *columns, where, joined=None):
-        texts = [cast(c, String) for c in columns] + [cast(null(), String)] * (8 - len(columns))
-        query = select(literal(tag).label("tag"), *texts)
-        return (query.select_from(joined) if joined is not None else query).where(where)
-
-    parent = person.alias("parent")
-    p = person.c
-    return union_all(
-        part(
-            "p", p.kind, p.last_name, p.first_name, p.jointure, p.ine, p.birth_date, p.email, p.uai, where=p.id == pid
-        ),
-        part(
-            "e",
-            enrollment.c.school_year,
-            enrollment.c.uai,
-            enrollment.c.mef,
-            enrollment.c.niveau,
-            enrollment.c.division,
-            enrollment.c.subjects,
-            where=enrollment.c.person_id == pid,
-        ),
-        part(
-            "m",
-            group.c.uai,
-            group.c.code,
-            group.c.kind,
-            where=group_membership.c.person_id == pid,
-            joined=group_membership.join(group, group.c.id == group_membership.c.group_id),
-        ),
-        part(
-            "g",
-            parent.c.person_key,
-            guardianship.c.rank,
-            where=guardianship.c.pupil_id == pid,
-            joined=guardianship.join(parent, parent.c.id == guardianship.c.parent_id),
-        ),
-        part(
-            "a",
-            teaching_assignment.c.uai,
-            teaching_assignment.c.group_code,
-            teaching_assignment.c.subject,
-            teaching_assignment.c.principal,
-            where=teaching_assignment.c.person_id == pid,
-        ),
-        part(
-            "f",
-            person_function.c.uai,
-            person_function.c.code,
-            person_function.c.label,
-            person_function.c.discipline,
-            where=person_function.c.person_id == pid,
-        ),
-    )
-
-
-_ONE_PERSON = _one_person_query()  # built once: SQLAlchemy then reuses its compiled form
-
-
-def _person_from_rows(rows) -> Person | None:
-    by_tag = defaultdict(list)
-    for row in rows:
-        by_tag[row[0]].append(row[1:])
-    if not by_tag["p"]:
-        return None
-    kind, last_name, first_name, jointure, ine, birth_date, email, uai = by_tag["p"][0]
-    enrollments = sorted(by_tag["e"], key=lambda e: int(e[0]), reverse=True)  # the latest school year
-    return Person(
-        kind=PersonKind(kind),
-        last_name=last_name,
-        first_name=first_name,
-        jointure=jointure,
-        ine=ine,
-        birth_date=date.fromisoformat(birth_date[:10]) if birth_date else None,
-        email=email,
-        uai=uai,
-        enrollment=Enrollment(int(enrollments[0][0]), *enrollments[0][1:5], split_subjects(enrollments[0][5] or ""))
-        if enrollments
-        else None,
-        memberships=tuple(Membership(m[0], m[1], GroupKind(m[2])) for m in by_tag["m"]),
-        guardians=tuple(Guardianship(g[0], int(g[1])) for g in by_tag["g"]),
-        assignments=tuple(TeachingAssignment(a[0], a[1], a[2], a[3] in ("1", "true", "t")) for a in by_tag["a"]),
-        functions=tuple(Function(*f[:4]) for f in by_tag["f"]),
-    )

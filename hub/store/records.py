@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
+from functools import cache
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, String, bindparam, cast, literal, null, or_, select, union_all
 
 from hub.model import (
     Enrollment,
@@ -19,6 +21,7 @@ from hub.model import (
     MembershipLink,
     Person,
     PersonKind,
+    PersonStatus,
     TeachingAssignment,
 )
 from hub.store.tables import (
@@ -32,6 +35,8 @@ from hub.store.tables import (
     person_function,
     teaching_assignment,
 )
+
+LOAD_BATCH = 1000  # keys per query of `load_people`: each is bound six times, and SQLite takes 32,766 at most
 
 
 def split_subjects(stored: str) -> tuple[str, ...]:
@@ -51,39 +56,57 @@ def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
     return {key: found[key] for key in keys if key in found}
 
 
-def load_people(conn: Connection, keys: list[str]) -> dict[str, Person]:
-    """The stored people with these identity keys, relations included (six queries whatever the count)."""
-    rows = conn.execute(select(person).where(person.c.person_key.in_(keys))).all()
-    ids = [row.id for row in rows]
-    enrollments: dict[int, list] = defaultdict(list)
-    for e in conn.execute(select(enrollment).where(enrollment.c.person_id.in_(ids))
-                          .order_by(enrollment.c.school_year.desc())):
-        enrollments[e.person_id].append(Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division,
-                                                    split_subjects(e.subjects)))
-    memberships: dict[int, list] = defaultdict(list)
-    for m in conn.execute(select(group_membership.c.person_id, group.c.uai, group.c.code, group.c.kind)
-                          .join(group, group_membership.c.group_id == group.c.id)
-                          .where(group_membership.c.person_id.in_(ids))):
-        memberships[m.person_id].append(Membership(m.uai, m.code, GroupKind(m.kind)))
+def load_people(conn: Connection, keys: list[str], *, active_only: bool = False) -> dict[str, Person]:
+    """The stored people with these identity keys (with ``active_only``, only those active), relations included,
+    in one query per `LOAD_BATCH` keys: every login asks for one person, a Delta or a delivery for hundreds."""
+    keys = list(keys)
+    parts: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))  # person id -> tag -> rows
+    for start in range(0, len(keys), LOAD_BATCH):
+        for tag, pid, *values in conn.execute(_people_query(active_only), {"keys": keys[start : start + LOAD_BATCH]}):
+            parts[pid][tag].append(values)
+    return dict(_person(found) for found in parts.values())
+
+
+@cache
+def _people_query(active_only: bool):
+    """The person rows and each kind of relation, as rows of one UNION ALL: (tag, person id, up to 9 texts).
+    Built once per variant: SQLAlchemy then reuses its compiled form."""
+    wanted = person.c.person_key.in_(bindparam("keys", expanding=True))
+    ids = select(person.c.id).where(wanted, *([person.c.status == PersonStatus.ACTIVE] if active_only else []))
+
+    def part(tag: str, owner, *columns, joined=None):
+        texts = [cast(c, String) for c in columns] + [cast(null(), String)] * (9 - len(columns))
+        query = select(literal(tag).label("tag"), owner, *texts)
+        return (query.select_from(joined) if joined is not None else query).where(owner.in_(ids))
+
+    p, e, m, t, f = person.c, enrollment.c, group_membership.c, teaching_assignment.c, person_function.c
     parent = person.alias("parent")
-    guardians: dict[int, list] = defaultdict(list)
-    for g in conn.execute(select(guardianship.c.pupil_id, parent.c.person_key, guardianship.c.rank)
-                          .join(parent, parent.c.id == guardianship.c.parent_id)
-                          .where(guardianship.c.pupil_id.in_(ids))):
-        guardians[g.pupil_id].append(Guardianship(g.person_key, g.rank))
-    assignments: dict[int, list] = defaultdict(list)
-    for a in conn.execute(select(teaching_assignment).where(teaching_assignment.c.person_id.in_(ids))):
-        assignments[a.person_id].append(TeachingAssignment(a.uai, a.group_code, a.subject, a.principal))
-    functions: dict[int, list] = defaultdict(list)
-    for f in conn.execute(select(person_function).where(person_function.c.person_id.in_(ids))):
-        functions[f.person_id].append(Function(f.uai, f.code, f.label, f.discipline))
-    return {row.person_key: Person(
-        kind=PersonKind(row.kind), last_name=row.last_name, first_name=row.first_name, jointure=row.jointure,
-        ine=row.ine, birth_date=row.birth_date, email=row.email, uai=row.uai,
-        enrollment=enrollments[row.id][0] if enrollments[row.id] else None,
-        memberships=tuple(memberships[row.id]), guardians=tuple(guardians[row.id]),
-        assignments=tuple(assignments[row.id]), functions=tuple(functions[row.id]),
-    ) for row in rows}
+    return union_all(
+        part("p", p.id, p.person_key, p.kind, p.last_name, p.first_name, p.jointure, p.ine, p.birth_date, p.email,
+             p.uai),
+        part("e", e.person_id, e.school_year, e.uai, e.mef, e.niveau, e.division, e.subjects),
+        part("m", m.person_id, group.c.uai, group.c.code, group.c.kind,
+             joined=group_membership.join(group, group.c.id == m.group_id)),
+        part("g", guardianship.c.pupil_id, parent.c.person_key, guardianship.c.rank,
+             joined=guardianship.join(parent, parent.c.id == guardianship.c.parent_id)),
+        part("a", t.person_id, t.uai, t.group_code, t.subject, t.principal),
+        part("f", f.person_id, f.uai, f.code, f.label, f.discipline),
+    )
+
+
+def _person(parts: dict[str, list]) -> tuple[str, Person]:
+    """(key, person) from one person's rows of `_people_query` (every value a text)."""
+    key, kind, last_name, first_name, jointure, ine, birth_date, email, uai = parts["p"][0][:9]
+    latest = max(parts["e"], key=lambda e: int(e[0]), default=None)  # the latest school year's enrollment
+    return key, Person(
+        kind=PersonKind(kind), last_name=last_name, first_name=first_name, jointure=jointure, ine=ine,
+        birth_date=date.fromisoformat(birth_date[:10]) if birth_date else None, email=email, uai=uai,
+        enrollment=Enrollment(int(latest[0]), *latest[1:5], split_subjects(latest[5] or "")) if latest else None,
+        memberships=tuple(Membership(m[0], m[1], GroupKind(m[2])) for m in parts["m"]),
+        guardians=tuple(Guardianship(g[0], int(g[1])) for g in parts["g"]),
+        assignments=tuple(TeachingAssignment(a[0], a[1], a[2], a[3] in ("1", "true", "t")) for a in parts["a"]),
+        functions=tuple(Function(*f[:4]) for f in parts["f"]),
+    )
 
 
 def load_establishment(conn: Connection, uai: str) -> Establishment | None:

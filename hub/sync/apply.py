@@ -51,6 +51,9 @@ NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, scopes: dict[str, Scope],
                changes: int, years: list[YearRead] = ()) -> None:
     """``years``: the school years the run brings (`hub.sync.continuity.school_years`)."""
+    if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH:
+        # the plan's real size, so that applying it joins by hash, not by an index probe per change
+        conn.exec_driver_sql(f"ANALYZE {plan_change.name}")
     _apply_establishments(conn, run_id, now)
     _apply_nomenclatures(conn, run_id)
     _apply_groups(conn, run_id)

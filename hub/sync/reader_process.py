@@ -34,11 +34,6 @@ KINDS = {k.value: k for k in PersonKind}
 GROUP_KINDS = {k.value: k for k in GroupKind}
 
 
-def available() -> bool:
-    """A second process needs fork (Linux): a spawned child would import everything again."""
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
 def items_in_child(name: str, items: Callable[[], Iterable], result: Callable[[], object],
                    on_result: Callable[[object], None]) -> Iterator:
     """What ``items()`` yields, computed in a forked child named after the source (``name``, e.g. "AAF");

@@ -64,6 +64,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from hub import forked
 from hub.errors import RecordError, SourceError
 from hub.hookspecs import Feed
 from hub.model import (
@@ -253,7 +254,7 @@ def read_feed(
     )
     if second_process is None:
         second_process = sum(f.path.stat().st_size for f in choice.files) >= SECOND_PROCESS_BYTES
-    if second_process and reader_process.available():
+    if second_process and forked.available():
         feed.items = reader_process.items_in_child(
             "AAF", lambda: reader.items(choice.files, feed), lambda: (feed.records, feed.notes),
             lambda result: _carry_back(feed, *result))

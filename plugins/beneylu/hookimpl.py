@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -28,7 +28,9 @@ from hub.hookspecs import ENTITIES, Scope, hookimpl
 from hub.model import Change, EstablishmentKind
 from hub.settings import Strict
 from plugins.beneylu import export
-from plugins.beneylu.sftp import Server, Session
+
+if TYPE_CHECKING:
+    from plugins.beneylu.sftp import Server, Session
 
 
 class Settings(Strict):
@@ -55,6 +57,8 @@ class Settings(Strict):
         return self
 
     def server(self) -> Server:
+        from plugins.beneylu.sftp import Server  # paramiko: loaded when a delivery starts
+
         secret = self.private_key_passphrase
         return Server(self.host, self.port, self.username, self.host_key_fingerprint,
                       password=self.password.get_secret_value() if self.password else None,
@@ -171,6 +175,8 @@ class Publisher:
             del self.uploaded[key]
 
     def _session(self) -> Session:
+        from plugins.beneylu.sftp import Session
+
         if self.session is None:
             self.session = Session(self.server)
         return self.session

@@ -4,8 +4,8 @@ Files are named ``{id_ent}_GAR-ENT_{Complet|Delta}_{yyyyMMdd_HHmmss}_{UAI}_{2D|1
 the archive ``{id_ent}_GAR-ENT_{mode}_{stamp}.tar.gz`` holds them all and ``….md5`` its MD5.
 Establishments are read a batch at a time (`plugins.gar.roster`, a few queries per
 batch) and written one at a time, so memory follows the batch, not the académie.
-Each file is validated against the XSD before a thread of its own (`_Output`)
-compresses it into the archive and, for an export, writes it beside.
+Batches are built and validated against the XSD on every core (forked processes,
+`hub.forked`); this process packs their files into the archive in order.
 
 Delta: a person is sent when the digest of their records differs from the one the
 last *acknowledged* delivery sent (table ``gar_sent``); the establishment's own
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import queue
 import tarfile
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
+from hub import forked
 from hub.clock import now
 from hub.errors import HubError
 from hub.model import Establishment
@@ -52,10 +52,22 @@ class Summary:
     archive: str = ""
     md5: str = ""
     notes: list[str] = field(default_factory=list)
-    write_seconds: float = 0.0  # wall time of reading the store and writing the files (validation apart)
-    validate_seconds: float = 0.0
-    write_cpu_seconds: float = 0.0  # the same in CPU time, both threads (a busy machine inflates wall time)
+    seconds: float = 0.0  # wall time of the whole delivery: reading, building, validating, packing
+    build_cpu_seconds: float = 0.0  # CPU time reading the store and building the files, all processes
+    validate_seconds: float = 0.0  # validating the files against the XSD, all processes
     validate_cpu_seconds: float = 0.0
+    pack_cpu_seconds: float = 0.0  # compressing the archive
+
+    def add(self, part: _Part) -> None:
+        """A batch's files are in the archive: count them."""
+        self.establishments.update(part.establishments)
+        self.persons += part.persons
+        self.left += part.left
+        self.files += [name for name, _ in part.documents]
+        self.notes += part.notes
+        self.build_cpu_seconds += part.build_cpu_seconds
+        self.validate_seconds += part.validate_seconds
+        self.validate_cpu_seconds += part.validate_cpu_seconds
 
     def base(self, id_ent: str) -> str:
         """The delivery's name, first part of every file's."""
@@ -106,7 +118,11 @@ def build(
 ) -> Summary:
     """Write, validate and pack the delivery's files in ``out`` (the XML files too with ``keep_files``). With
     ``pending``, record what is sent (a delivery); without, the store is left as it was but for new GAR ids
-    (an export). On any error, whatever was written is removed and the error raised."""
+    (an export). On any error, whatever was written is removed and the error raised.
+
+    Batches of establishments are built and validated by ``settings.processes`` forked processes
+    (`hub.forked`); this one packs their files into the archive in batch order, so the archive does not
+    depend on how many there are."""
     if mode not in MODES:
         raise HubError(f"unknown GAR mode {mode!r}: complet or delta")
     summary = Summary(mode, now().strftime("%Y%m%d_%H%M%S"))
@@ -114,121 +130,108 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     base = summary.base(settings.id_ent)
     archive, md5_file = out / f"{base}.tar.gz", out / f"{base}.md5"
-    output = _Output(archive, out if keep_files else None)
-    started, started_cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
+    batches = roster.batches(establishments)
     try:
-        if pending:
-            with engine.begin() as conn:
+        with engine.begin() as conn:
+            if pending:
                 conn.execute(update(gar_sent).values(pending=None))
-        with engine.connect() as conn:
+            for batch in batches:
+                roster.draw_ids(conn, [e.uai for e in batch], settings.resp_aff)
             names = roster.Names.read(conn)
-        with output:
-            for batch in roster.batches(establishments):
-                _batch(engine, settings, batch, names, summary, output, pending)
-        with open(archive, "rb") as data:
-            summary.md5 = hashlib.file_digest(data, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
-        output.written.append(md5_file)
-        md5_file.write_text(summary.md5)
-        summary.archive = archive.name
-    except BaseException:
-        for path in output.written:
-            path.unlink(missing_ok=True)
-        raise
-    summary.write_seconds = time.perf_counter() - started - summary.validate_seconds
-    summary.write_cpu_seconds = time.process_time() - started_cpu - summary.validate_cpu_seconds
-    return summary
-
-
-class _Output:
-    """Where validated files go: into the archive, and beside it in ``folder`` when one is given. A thread of
-    its own writes them, in the order received: compressing and writing to disk release the GIL, so they
-    overlap with reading and building the next files. The queue is short (memory: a few files)."""
-
-    def __init__(self, archive: Path, folder: Path | None):
-        self.archive, self.folder = archive, folder
-        self.written: list[Path] = [archive]  # what to remove should the delivery fail
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=16)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="gar-output", daemon=True)
-
-    def __enter__(self) -> _Output:
-        self._thread.start()
-        return self
-
-    def put(self, name: str, content: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        if self.folder is not None:
-            self.written.append(self.folder / name)
-        self._queue.put((name, content))
-
-    def __exit__(self, kind, *_) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and kind is None:
-            raise self._error
-
-    def _run(self) -> None:
-        try:
-            # compresslevel 1: twice as fast as the default 6, the archive ~15% larger (repetitive XML)
-            with tarfile.open(self.archive, "w:gz", compresslevel=1, format=tarfile.GNU_FORMAT) as tar:
-                while (item := self._queue.get()) is not None:
-                    name, content = item
+        work = partial(_part, engine, settings, names, summary.mode, pending, base, out if keep_files else None)
+        parts = forked.ordered("GAR export", work, batches, settings.processes, on_start=partial(engine.dispose, False))
+        to_record: list[_Part] = []
+        # compresslevel 1: twice as fast as the default 6, the archive ~15% larger (repetitive XML)
+        with tarfile.open(archive, "w:gz", compresslevel=1, format=tarfile.GNU_FORMAT) as tar:
+            for part in parts:
+                packing = time.process_time()
+                for name, content in part.documents:
                     info = tarfile.TarInfo(name)
                     info.size, info.mtime = len(content), int(time.time())
                     tar.addfile(info, io.BytesIO(content))
-                    if self.folder is not None:
-                        (self.folder / name).write_bytes(content)
-        except BaseException as exc:
-            self._error = exc
-            while self._queue.get() is not None:  # the producer must never block on a dead writer
-                pass
+                summary.pack_cpu_seconds += time.process_time() - packing
+                summary.add(part)
+                if pending:
+                    to_record.append(part)
+        if to_record:
+            with engine.begin() as conn:
+                _record_pending(conn, to_record)
+        with open(archive, "rb") as data:
+            summary.md5 = hashlib.file_digest(data, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+        md5_file.write_text(summary.md5)
+        summary.archive = archive.name
+    except BaseException:
+        for path in [archive, md5_file, *out.glob(f"{base}_*.xml")]:
+            path.unlink(missing_ok=True)
+        raise
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
-def _batch(
+@dataclass
+class _Part:
+    """What one batch of establishments adds to a delivery, built and validated by a worker process."""
+
+    documents: list[tuple[str, bytes]]  # (file name, content): valid, in order
+    establishments: dict[str, dict[str, int]]  # UAI -> counts per section
+    persons: int
+    left: int
+    notes: list[str]
+    new_sent: list[tuple[str, int, str]]  # (UAI, person id, digest): people this delivery sends for the first time
+    sent_again: list[tuple[str, int, str]]  # the same, for people sent before
+    build_cpu_seconds: float
+    validate_seconds: float
+    validate_cpu_seconds: float
+
+
+def _part(
     engine: Engine,
     settings,
-    batch: list[Establishment],
     names: roster.Names,
-    summary: Summary,
-    output: _Output,
+    mode: str,
     pending: bool,
-) -> None:
-    """A batch of establishments, read together (`roster.read`), then written one establishment at a time."""
-    functions = frozenset(settings.resp_aff_functions)
+    base: str,
+    folder: Path | None,
+    batch: list[Establishment],
+) -> _Part:
+    """A batch of establishments, read together (`roster.read`), then built one establishment at a time;
+    every file validated, and written in ``folder`` when one is given."""
+    started_cpu = time.process_time()
     uais = [est.uai for est in batch]
+    part = _Part([], {}, 0, 0, [], [], [], 0.0, 0.0, 0.0)
     with engine.begin() as conn:
-        feeds = roster.read(conn, batch, names, functions, settings.resp_aff)
+        feeds = roster.read(conn, batch, names, frozenset(settings.resp_aff_functions), settings.resp_aff)
         sent: dict[str, dict[int, str | None]] = {uai: {} for uai in uais}
         for uai, pid, digest in conn.execute(
             select(gar_sent.c.uai, gar_sent.c.person_id, gar_sent.c.digest).where(gar_sent.c.uai.in_(uais))
         ):
             sent[uai][pid] = digest
-        to_record: list[tuple[str, int, str]] = []  # (UAI, person id, digest) of whom this delivery sends
         for feed in feeds:
             uai = feed.establishment.uai
             entries = feed.entries
-            if summary.mode == "delta" or pending:
+            if mode == "delta" or pending:
                 digests = [entry.digest() for entry in entries]
-                if summary.mode == "delta":
+                if mode == "delta":
                     kept = [(e, d) for e, d in zip(entries, digests, strict=True) if sent[uai].get(e.person_id) != d]
                     entries, digests = [e for e, _ in kept], [d for _, d in kept]
-                to_record += [(uai, e.person_id, d) for e, d in zip(entries, digests, strict=True)]
+                for e, d in zip(entries, digests, strict=True):
+                    (part.sent_again if e.person_id in sent[uai] else part.new_sent).append((uai, e.person_id, d))
             if sent[uai]:
                 current = {e.person_id for e in feed.entries}
-                summary.left += sum(1 for pid, d in sent[uai].items() if pid not in current and d is not None)
-            _write(settings, feed, entries, summary, output)
-            summary.persons += len(entries)
-            summary.notes += feed.notes
-        if pending:
-            _record_pending(conn, to_record, sent)
+                part.left += sum(1 for pid, d in sent[uai].items() if pid not in current and d is not None)
+            _write(settings, feed, entries, base, part)
+            part.persons += len(entries)
+            part.notes += feed.notes
+    for name, content in part.documents if folder is not None else ():
+        (folder / name).write_bytes(content)
+    part.build_cpu_seconds = time.process_time() - started_cpu - part.validate_cpu_seconds
+    return part
 
 
-def _write(
-    settings, feed: roster.EstablishmentFeed, entries: list[roster.Entry], summary: Summary, output: _Output
-) -> None:
+def _write(settings, feed: roster.EstablishmentFeed, entries: list[roster.Entry], base: str, part: _Part) -> None:
     """The five files of one establishment: records filed by section, each file in the schema's section order,
-    split every ``max_nodes`` children, validated (timed apart), handed to ``output``."""
+    split every ``max_nodes`` children, validated (timed apart)."""
     uai, degree, files = feed.establishment.uai, feed.degree, roster.FILES[feed.degree]
     sections = {file: {section: [] for section in names} for file, _, names in files}  # file -> section -> records
     for file, section, xml in feed.shared:
@@ -240,42 +243,40 @@ def _write(
     for file, root, names in files:
         records = [xml for section in names for xml in sections[file][section]]
         parts = xmlfiles.documents(schema, root, records, version=settings.version, max_nodes=settings.max_nodes)
-        name = f"{summary.base(settings.id_ent)}_{uai}_{degree}_{file}"
+        name = f"{base}_{uai}_{degree}_{file}"
         documents += [(f"{name}_{number:04d}.xml", content) for number, content in enumerate(parts, 1)]
 
-    checked, checked_cpu = time.perf_counter(), time.thread_time()
+    checked, checked_cpu = time.perf_counter(), time.process_time()
     owners = {e.gar_id: e.key for e in entries}
     for name, content in documents:
         xmlfiles.validate(name, content, schema, owners)
-    summary.validate_seconds += time.perf_counter() - checked
-    summary.validate_cpu_seconds += time.thread_time() - checked_cpu
+    part.validate_seconds += time.perf_counter() - checked
+    part.validate_cpu_seconds += time.process_time() - checked_cpu
 
-    for name, content in documents:
-        summary.files.append(name)
-        output.put(name, content)
+    part.documents += documents
     counts: dict[str, int] = defaultdict(int)
     for by_section in sections.values():
         for section, records in by_section.items():
             if records:
                 counts[section] += len(records)
-    summary.establishments[uai] = dict(counts)
+    part.establishments[uai] = dict(counts)
 
 
-def _record_pending(conn, to_record: list[tuple[str, int, str]], sent: dict[str, dict]) -> None:
-    """What this delivery sends becomes ``pending`` (promoted to ``digest`` once acknowledged): a batch's rows
-    in one update and one insert."""
-    old = [{"u": uai, "p": pid, "d": digest} for uai, pid, digest in to_record if pid in sent[uai]]
+def _record_pending(conn, parts: list[_Part]) -> None:
+    """What this delivery sends becomes ``pending`` (promoted to ``digest`` once acknowledged): one update and
+    one insert."""
+    again = [{"u": uai, "p": pid, "d": digest} for part in parts for uai, pid, digest in part.sent_again]
     new = [
         {"uai": uai, "person_id": pid, "digest": None, "pending": digest}
-        for uai, pid, digest in to_record
-        if pid not in sent[uai]
+        for part in parts
+        for uai, pid, digest in part.new_sent
     ]
-    if old:
+    if again:
         conn.execute(
             update(gar_sent)
             .where(gar_sent.c.uai == bindparam("u"), gar_sent.c.person_id == bindparam("p"))
             .values(pending=bindparam("d")),
-            old,
+            again,
         )
     if new:
         conn.execute(insert(gar_sent), new)

@@ -22,9 +22,11 @@ only from ``HUB_PLUGINS__GAR__…`` or ``…_FILE``.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import Field, SecretStr, model_validator
@@ -35,9 +37,10 @@ from hub.model import UAI_PATTERN, EstablishmentKind
 from hub.settings import Strict
 from hub.store import locks
 from hub.sync.journal import Journal
-from plugins.beneylu.sftp import Server
 from plugins.gar import feed
-from plugins.gar.sftp import Session, private_key
+
+if TYPE_CHECKING:
+    from plugins.beneylu.sftp import Server
 
 NAME = "gar"
 SERVED_KINDS = [k for k in EstablishmentKind if k != EstablishmentKind.OTHER]
@@ -56,6 +59,9 @@ class Settings(Strict):
     version: str = Field("1.0", description="the Version attribute of every root element")
     max_nodes: int = Field(10000, ge=1, description="children per file; more start the next numbered file")
     work_dir: Path | None = Field(None, description="where deliveries are built (default: the system's temp folder)")
+    processes: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1,
+                           description="processes building and validating the files (default: one per core, "
+                           "at most 8; each holds a database connection)")
     host: str | None = None
     port: int = Field(22, ge=1, le=65535)
     username: str | None = None
@@ -94,6 +100,8 @@ class Settings(Strict):
         return self
 
     def server(self) -> Server:
+        from plugins.beneylu.sftp import Server  # paramiko: loaded by the commands that upload
+
         if not self.host:
             raise HubError("[plugins.gar] host is not set: no SFTP server to deliver to")
         return Server(self.host, self.port, self.username, self.host_key_fingerprint,
@@ -125,6 +133,8 @@ def deliver(engine, settings: Settings, mode: str, *, trigger: str = "cli", lock
 
 
 def _upload(server: Server, settings: Settings, folder: Path, summary: feed.Summary) -> None:
+    from plugins.gar.sftp import Session, private_key
+
     pkey = None
     if settings.private_key is not None:
         secret = settings.private_key_passphrase
@@ -156,12 +166,15 @@ def hub_register_commands(cli):
     @click.option("--uai", "uais", multiple=True, help="an establishment (repeatable; default: every one served)")
     @click.option("--mode", type=click.Choice(feed.MODES), default="complet", show_default=True)
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-    def export(uais, mode, out):
+    @click.option("--archive-only", is_flag=True, help="write only the archive and its .md5 (what a delivery "
+                  "uploads), not the XML files beside")
+    def export(uais, mode, out, archive_only):
         """Write and validate the GAR files (and their archive) in OUT; nothing is sent, Delta state unchanged."""
         from hub.cli import ready_hub
 
         h = ready_hub()
-        summary = feed.build(h.engine, h.plugins.settings[NAME], out, mode, list(uais) or None)
+        summary = feed.build(h.engine, h.plugins.settings[NAME], out, mode, list(uais) or None,
+                             keep_files=not archive_only)
         _report(summary, out)
 
     @gar.command("deliver")

@@ -139,6 +139,38 @@ def _draw_ids(conn: Connection, person_ids) -> dict[int, str]:
     return new
 
 
+def draw_ids(conn: Connection, uais: list[str], resp_aff: dict[str, list[str]]) -> None:
+    """Draw the GAR ids of everyone the establishments ``uais`` would send who has none yet, so that the
+    processes building the files afterwards only read the store."""
+    p = person
+    active = p.c.status == PersonStatus.ACTIVE
+    without_id = ~select(gar_person.c.person_id).where(gar_person.c.person_id == p.c.id).exists()
+    working = _working(uais, resp_aff)
+    pupils = select(p.c.id).where(p.c.uai.in_(uais), p.c.kind == PersonKind.ELEVE, active, without_id)
+    staff = (
+        select(p.c.id)
+        .join_from(working, p, p.c.id == working.c.person_id)
+        .where(active, p.c.kind.in_(_STAFF), without_id)
+    )
+    _draw_ids(conn, sorted(set(conn.execute(union(pupils, staff)).scalars())))
+
+
+def _working(uais: list[str], resp_aff: dict[str, list[str]]):
+    """(UAI, person id) of the staff GAR gets there: whoever holds a function, teaches, or is attached there,
+    and the RespAff named in settings."""
+    attached = person.alias("attached")
+    return union(
+        select(person_function.c.uai, person_function.c.person_id).where(person_function.c.uai.in_(uais)),
+        select(teaching_assignment.c.uai, teaching_assignment.c.person_id).where(teaching_assignment.c.uai.in_(uais)),
+        select(attached.c.uai, attached.c.id).where(attached.c.uai.in_(uais), attached.c.kind.in_(_STAFF)),
+        *(
+            select(literal(uai).label("uai"), person.c.id).where(person.c.person_key.in_(sorted(keys)))
+            for uai, keys in resp_aff.items()
+            if uai in uais and keys
+        ),
+    ).subquery()
+
+
 def batches(establishments: list[Establishment]) -> list[list[Establishment]]:
     return [establishments[start : start + BATCH] for start in range(0, len(establishments), BATCH)]
 
@@ -193,7 +225,7 @@ class _Rows:
         self.groups: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)  # UAI -> code -> (kind, label)
         self._read_people(conn, uais, resp_aff)
         self._read_links(conn, uais)
-        # The people seen for the first time get their GAR id now, all in one insert
+        # Ids are drawn beforehand (`draw_ids`); someone who became active since gets theirs now
         people = [
             *(r for found in self.pupils.values() for r in found.values()),
             *(r for found in self.staff.values() for r in found),
@@ -224,20 +256,7 @@ class _Rows:
             pupil = Pupil._make(row)
             self.pupils[pupil.uai][pupil.id] = pupil  # the latest school year's enrollment wins
 
-        # Staff: whoever holds a function, teaches, or is attached there, and the RespAff named in settings
-        attached = person.alias("attached")
-        working = union(
-            select(person_function.c.uai, person_function.c.person_id).where(person_function.c.uai.in_(uais)),
-            select(teaching_assignment.c.uai, teaching_assignment.c.person_id).where(
-                teaching_assignment.c.uai.in_(uais)
-            ),
-            select(attached.c.uai, attached.c.id).where(attached.c.uai.in_(uais), attached.c.kind.in_(_STAFF)),
-            *(
-                select(literal(uai).label("uai"), person.c.id).where(person.c.person_key.in_(sorted(keys)))
-                for uai, keys in resp_aff.items()
-                if uai in uais and keys
-            ),
-        ).subquery()
+        working = _working(uais, resp_aff)
         for row in conn.execute(
             select(
                 working.c.uai.label("at"),

@@ -32,6 +32,7 @@ from datetime import date
 
 from ldap3.utils.conv import escape_filter_chars
 
+from hub import forked
 from hub.errors import SourceError
 from hub.hookspecs import Feed
 from hub.model import (
@@ -123,7 +124,7 @@ def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
         },
     )
     second_process = since is None if settings.second_process is None else settings.second_process
-    if second_process and reader_process.available():
+    if second_process and forked.available():
         directory.close()  # the child binds its own: one LDAP session is never shared by two processes
         feed.items = reader_process.items_in_child(
             "LDAP", lambda: reader.items(open_directory(reader.settings), feed, since), lambda: feed.cursor,

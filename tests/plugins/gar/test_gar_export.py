@@ -218,18 +218,34 @@ def test_names_xml_must_escape_are_sent_as_they_are_and_those_it_cannot_carry_st
     assert not list((tmp_path / "refused").glob("*"))
 
 
-def test_establishments_read_in_batches_give_the_same_files(gar_env, tmp_path, monkeypatch):
-    """The store is read a batch of establishments at a time: the files do not depend on the batch size."""
+def test_files_do_not_depend_on_batches_or_processes(gar_env, tmp_path, monkeypatch):
+    """The store is read a batch of establishments at a time, batches built by several processes: the files
+    and the archive's order do not depend on either; an invalid record found by a process stops the export."""
+    configure(gar_env, processes=1)
     export(gar_env, tmp_path / "whole")
     monkeypatch.setattr(roster, "BATCH", 2)
-    export(gar_env, tmp_path / "batched")
+    configure(gar_env, processes=3)
+    export(gar_env, tmp_path / "batched", "--archive-only")
 
-    def contents(folder: Path) -> dict[str, bytes]:
+    def files(folder: Path) -> dict[str, bytes]:
         return {path.name.split("_", 5)[-1]: path.read_bytes() for path in folder.glob("*.xml")}
 
-    whole = contents(tmp_path / "whole")
-    assert len({name.split("_")[0] for name in whole}) > 2  # several batches
-    assert contents(tmp_path / "batched") == whole
+    def archived(folder: Path) -> list[tuple[str, bytes]]:
+        with tarfile.open(next(folder.glob("*.tar.gz"))) as tar:
+            return [(member.name.split("_", 5)[-1], tar.extractfile(member).read()) for member in tar]
+
+    whole = files(tmp_path / "whole")
+    assert len({name.split("_")[0] for name in whole}) > 6  # batches for each of the 3 processes
+    assert not files(tmp_path / "batched")  # --archive-only
+    assert archived(tmp_path / "batched") == archived(tmp_path / "whole")
+    assert dict(archived(tmp_path / "batched")) == whole
+
+    last = gar_env.scalar("select max(uai) from person where kind = 'eleve' and status = 'active'")
+    key = gar_env.scalar("select min(person_key) from person where kind = 'eleve' and uai = :u", u=last)
+    execute(gar_env, "update person set first_name = :n where person_key = :k", n="Zo\x0be", k=key)
+    result = export(gar_env, tmp_path / "refused", expect=1)
+    assert f"person {key}: GARPersonPrenom holds a character XML cannot carry" in result.output
+    assert not list((tmp_path / "refused").glob("*"))
 
 
 def test_resp_aff_named_in_settings_join_those_of_the_function(gar_env, tmp_path):
