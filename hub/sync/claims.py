@@ -17,16 +17,33 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, exists, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, text, update
 
 from hub.clock import now
 from hub.store.locks import holder_alive, holder_id
 from hub.store.tables import outbox
 
+STALE_ROWS = 1000  # pending rows below which a stale count costs nothing worth an ANALYZE
+
 
 def shares_outbox(engine: Engine) -> bool:
     """Whether several workers may deliver at once: PostgreSQL yes, SQLite (one writer) no."""
     return engine.dialect.name == "postgresql"
+
+
+def refresh_statistics(engine: Engine) -> bool:
+    """ANALYZE the outbox when PostgreSQL's row count for it is far below what waits there (a sync just queued
+    100k changes; a server without autovacuum): with the stale count, PostgreSQL sorted every pending row on
+    each claim, 0.24 s per claim at 100k pending, instead of 3.5 ms. Returns whether it did."""
+    if not shares_outbox(engine):
+        return False
+    with engine.begin() as conn:
+        waiting = conn.execute(select(func.count()).where(outbox.c.status == "pending")).scalar()
+        counted = conn.execute(text(f"SELECT reltuples FROM pg_class WHERE oid = '{outbox.name}'::regclass")).scalar()
+        if waiting > STALE_ROWS and waiting > 2 * max(counted, 0):
+            conn.exec_driver_sql(f"ANALYZE {outbox.name}")
+            return True
+    return False
 
 
 class Claims:

@@ -30,7 +30,7 @@ from hub.queries import StoreView
 from hub.settings import DeliverySettings
 from hub.store import locks, records
 from hub.store.tables import outbox, target_link
-from hub.sync.claims import Claims, shares_outbox
+from hub.sync.claims import Claims, refresh_statistics, shares_outbox
 from hub.sync.journal import Journal
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ def deliver(
     """
     targets = targets or plugins.targets
     if shares_outbox(engine):
+        refresh_statistics(engine)
         return _deliver_as_worker(engine, plugins, settings, targets, limit, trigger)
     with locks.hold(engine, "deliver", lock_ttl_seconds):
         return _deliver_as_worker(engine, plugins, settings, targets, limit, trigger)
@@ -221,6 +222,7 @@ def deliver_in_workers(
         start = multiprocessing.get_context("forkserver")
         plugin_modules = [hub.plugins.available[name].module for name in hub.plugins.settings]
         start.set_forkserver_preload(["hub.sync.deliver", "hub.app", *plugin_modules])
+    refresh_statistics(engine)  # once here, before the workers all find the count stale
     engine.dispose()  # no connection of this process's pool may be shared with a forked worker
     limits = [None] * count if limit is None else [limit // count + (i < limit % count) for i in range(count)]
     report = DeliveryReport()

@@ -228,3 +228,24 @@ def test_sqlite_keeps_one_worker_and_says_so(sqlite_hub, receiver):
     assert receiver.headers == [] and sqlite_hub.scalar("select count(*) from outbox where status = 'delivered'") == 0
     sqlite_hub.run("deliver", "--workers", "1")
     assert sqlite_hub.scalar("select count(*) from outbox where status <> 'delivered'") == 0
+
+
+@on_postgres
+def test_a_delivery_counts_a_big_outbox_before_claiming_from_it(hub_env, receiver):
+    """PostgreSQL left with a stale row count (just after a sync queued many changes; no autovacuum here)
+    sorts every pending row on each claim: `hub deliver` has the outbox analyzed first."""
+    _webhook_hub(hub_env, receiver)
+    moment = datetime.now(UTC)
+    engine = hub_env.engine()
+    with engine.begin() as conn:
+        conn.execute(insert(outbox), [
+            dict(target="elsewhere", entity="person", op="update", key=f"jnt:{n}", idempotency_key=f"stale:{n}",
+                 status="pending", attempts=0, next_attempt_at=moment, created_at=moment)
+            for n in range(3000)
+        ])  # fmt: skip
+    counted = "select reltuples from pg_class where oid = 'outbox'::regclass"
+    assert hub_env.scalar(counted) < 1000
+    hub_env.run("deliver")  # nothing for its targets (webhook): the rows stay
+    assert hub_env.scalar(counted) >= 3000
+    assert hub_env.scalar("select count(*) from outbox where status = 'pending'") == 3000
+    engine.dispose()
