@@ -59,10 +59,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # 64 MiB of page cache (the default 2 MiB holds a tenth of a 100k-person staging index) and temporary
-    # sort trees in memory: the set-based sync's joins and sorts then stay off the disk
-    cursor.execute("PRAGMA cache_size=-65536")
-    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
