@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
 
 from hub.hookspecs import Scope
 from hub.model import PersonStatus
+from hub.store import counted_rows
 from hub.store.tables import (
     UTCDateTime,
     enrollment,
@@ -51,7 +52,8 @@ NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, scopes: dict[str, Scope],
                changes: int, years: list[YearRead] = ()) -> None:
     """``years``: the school years the run brings (`hub.sync.continuity.school_years`)."""
-    if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH:
+    big = conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH
+    if big:
         # the plan's real size, so that applying it joins by hash, not by an index probe per change
         conn.exec_driver_sql(f"ANALYZE {plan_change.name}")
     _apply_establishments(conn, run_id, now)
@@ -62,16 +64,11 @@ def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int,
     _apply_deletes(conn, run_id, now, grace_days)
     apply_school_years(conn, run_id, now, list(years))
     write_outbox(conn, run_id, scopes, now, grace_days)
-    if conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH and changes >= _counted_people(conn) / 10:
+    if big and changes >= counted_rows(conn, person) / 10:
         # autovacuum would analyze later; the next run (an incremental one, minutes away) needs the real row
         # counts now, or PostgreSQL scans a million people to update a hundred (measured: 17 s instead of 4 s).
         # Counts a tenth off do not mislead it (autovacuum's own rule): a 1 % day skips the 0.8 s it costs.
         conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in DOMAIN_TABLES))
-
-
-def _counted_people(conn: Connection) -> float:
-    """How many people PostgreSQL's statistics say the store holds (0 before any ANALYZE)."""
-    return max(conn.execute(text(f"SELECT reltuples FROM pg_class WHERE oid = '{person.name}'::regclass")).scalar(), 0)
 
 
 def _ts(moment: datetime):

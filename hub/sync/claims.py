@@ -17,9 +17,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, exists, func, or_, select, text, update
+from sqlalchemy import Engine, exists, func, or_, select, update
 
 from hub.clock import now
+from hub.store import counted_rows
 from hub.store.locks import holder_alive, holder_id
 from hub.store.tables import outbox
 
@@ -39,8 +40,7 @@ def refresh_statistics(engine: Engine) -> bool:
         return False
     with engine.begin() as conn:
         waiting = conn.execute(select(func.count()).where(outbox.c.status == "pending")).scalar()
-        counted = conn.execute(text(f"SELECT reltuples FROM pg_class WHERE oid = '{outbox.name}'::regclass")).scalar()
-        if waiting > STALE_ROWS and waiting > 2 * max(counted, 0):
+        if waiting > STALE_ROWS and waiting > 2 * counted_rows(conn, outbox):
             conn.exec_driver_sql(f"ANALYZE {outbox.name}")
             return True
     return False

@@ -49,6 +49,7 @@ def items_in_child(name: str, items: Callable[[], Iterable], result: Callable[[]
             try:
                 kind, payload = receive.recv()
             except EOFError:
+                child.join(5)  # it is gone: its exit code tells how (None until it is joined)
                 raise SourceError(f"the {name} reader process ended unexpectedly "
                                   f"(exit code {child.exitcode})") from None
             if kind == "items":

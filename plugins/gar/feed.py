@@ -141,7 +141,9 @@ def build(
             names = roster.Names.read(conn)
         work = partial(_part, engine, settings, names, summary.mode, pending, base, out if keep_files else None)
         parts = forked.ordered("GAR export", work, batches, settings.processes, on_start=partial(engine.dispose, False))
-        to_record: list[_Part] = []
+        # whom the delivery sends, kept apart from the parts: a part's files are let go once packed
+        first_sent: list[tuple[str, int, str]] = []
+        sent_again: list[tuple[str, int, str]] = []
         # compresslevel 1: twice as fast as the default 6, the archive ~15% larger (repetitive XML)
         with tarfile.open(archive, "w:gz", compresslevel=1, format=tarfile.GNU_FORMAT) as tar:
             for part in parts:
@@ -152,11 +154,11 @@ def build(
                     tar.addfile(info, io.BytesIO(content))
                 summary.pack_cpu_seconds += time.process_time() - packing
                 summary.add(part)
-                if pending:
-                    to_record.append(part)
-        if to_record:
+                first_sent += part.new_sent
+                sent_again += part.sent_again
+        if pending:
             with engine.begin() as conn:
-                _record_pending(conn, to_record)
+                _record_pending(conn, first_sent, sent_again)
         with open(archive, "rb") as data:
             summary.md5 = hashlib.file_digest(data, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
         md5_file.write_text(summary.md5)
@@ -262,24 +264,21 @@ def _write(settings, feed: roster.EstablishmentFeed, entries: list[roster.Entry]
     part.establishments[uai] = dict(counts)
 
 
-def _record_pending(conn, parts: list[_Part]) -> None:
-    """What this delivery sends becomes ``pending`` (promoted to ``digest`` once acknowledged): one update and
-    one insert."""
-    again = [{"u": uai, "p": pid, "d": digest} for part in parts for uai, pid, digest in part.sent_again]
-    new = [
-        {"uai": uai, "person_id": pid, "digest": None, "pending": digest}
-        for part in parts
-        for uai, pid, digest in part.new_sent
-    ]
-    if again:
+def _record_pending(conn, first_sent: list[tuple[str, int, str]], sent_again: list[tuple[str, int, str]]) -> None:
+    """What this delivery sends, as (UAI, person id, digest), becomes ``pending`` (promoted to ``digest`` once
+    acknowledged): one insert for the people sent for the first time, one update for the others."""
+    if sent_again:
         conn.execute(
             update(gar_sent)
             .where(gar_sent.c.uai == bindparam("u"), gar_sent.c.person_id == bindparam("p"))
             .values(pending=bindparam("d")),
-            again,
+            [{"u": uai, "p": pid, "d": digest} for uai, pid, digest in sent_again],
         )
-    if new:
-        conn.execute(insert(gar_sent), new)
+    if first_sent:
+        conn.execute(
+            insert(gar_sent),
+            [{"uai": uai, "person_id": pid, "digest": None, "pending": digest} for uai, pid, digest in first_sent],
+        )
 
 
 def acknowledge(engine: Engine, summary: Summary) -> None:
