@@ -32,7 +32,8 @@ def watched(desk, glpi):
     def refuse(keys: list[str]) -> None:
         probe = f'\n[plugins.probe]\nlog = "{desk.root / "probe.jsonl"}"\nentities = ["person"]\n' \
                 f'refuse = {json.dumps(keys)}\n'
-        configure(desk, glpi.url, timeout=0.5, enabled=("aaf", "glpi", "probe"), extra=probe + JOB)
+        # no watch test makes GLPI slow: a timeout that a loaded CI machine cannot hit by accident
+        configure(desk, glpi.url, timeout=5, enabled=("aaf", "glpi", "probe"), extra=probe + JOB)
 
     refuse([])
     desk.refuse = refuse
