@@ -14,16 +14,12 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from hub.app import Hub
 from hub.errors import HubError, LockedError, redact
 from hub.settings import load_settings
+from hub.terminal import console, errors, escape, new_table
 
-console = Console()
-errors = Console(stderr=True)
 EXIT_HELD, EXIT_LOCKED = 3, 4
 
 
@@ -149,7 +145,7 @@ def db_upgrade(revision):
 def plugins_command():
     """List available plugins, which are enabled, and their hooks."""
     h = hub()
-    table = Table("plugin", "enabled", "version", "hooks", "module")
+    table = new_table("plugin", "enabled", "version", "hooks", "module")
     for info in h.plugins.describe(h.settings.plugins.enabled):
         table.add_row(info.name, "yes" if info.enabled else "no", info.version, ", ".join(info.hooks), info.module)
     console.print(table)
@@ -198,7 +194,7 @@ class _progress:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TextColumn("{task.completed:,} records"), TimeElapsedColumn(), console=errors,
+                            TextColumn("{task.completed:,} records"), TimeElapsedColumn(), console=errors.rich,
                             transient=True)
         self.task = self.bar.add_task(label, total=None)
 
@@ -215,7 +211,7 @@ def _print_sync_report(h: Hub, report) -> None:
 
     title = f"run {report.run_id}: {report.status} — " + "; ".join(
         feed.description or name for name, feed in report.feeds.items())
-    table = Table(title=title)
+    table = new_table(title=title)
     table.add_column("what")
     for op in PERSON_OPS:
         table.add_column(op, justify="right")
@@ -243,7 +239,7 @@ def _print_sync_report(h: Hub, report) -> None:
     if plan and plan.skipped:
         console.print("left out by switches: " + ", ".join(f"{op} {n:,}" for op, n in plan.skipped.items()))
     if report.trips:
-        trips = Table("establishment", "people", "measure", "count", "of", "ratio", "limit",
+        trips = new_table("establishment", "people", "measure", "count", "of", "ratio", "limit",
                       title="over the safety limits")
         for t in report.trips[:20]:
             trips.add_row("(all)" if t.uai == "*" else t.uai, t.kind, t.measure, str(t.count), str(t.population),
@@ -262,7 +258,7 @@ def _print_sync_report(h: Hub, report) -> None:
     if report.status == "dry-run" and plan and not plan.empty:
         with h.engine.connect() as conn:
             rows = plan_rows(conn, report.run_id)
-        sample = Table("entity", "op", "key", "from", "to", title="planned changes (first 50)")
+        sample = new_table("entity", "op", "key", "from", "to", title="planned changes (first 50)")
         for r in rows:
             sample.add_row(r.entity, r.op, r.key, r.old_uai or "", r.uai or "")
         console.print(sample)
@@ -297,7 +293,7 @@ def deliver_command(targets, limit, workers):
                          targets=list(targets) or None, limit=limit)
     for holder in dict.fromkeys(report.taken_over):
         console.print(f"[yellow]worker {escape(holder)} had died holding changes: they were delivered now[/]")
-    table = Table("target", "delivered", "to retry", "dead")
+    table = new_table("target", "delivered", "to retry", "dead")
     for target in sorted(set(report.delivered) | set(report.failed) | set(report.dead)):
         table.add_row(target, str(report.delivered.get(target, 0)), str(report.failed.get(target, 0)),
                       str(report.dead.get(target, 0)))
@@ -316,7 +312,7 @@ def deadletters_list():
     h = ready_hub()
     if not h.plugins.targets:
         console.print("no target is enabled (no plugin in plugins.enabled delivers changes)")
-    table = Table("id", "target", "op", "entity", "key", "attempts", "last error")
+    table = new_table("id", "target", "op", "entity", "key", "attempts", "last error")
     for row in dead_letters(h.engine):
         table.add_row(str(row.id), row.target, row.op, row.entity, row.key, str(row.attempts),
                       (row.last_error or "")[:120])
@@ -365,7 +361,7 @@ def journal(ctx, limit):
 
     with ready_hub().engine.connect() as conn:
         rows = conn.execute(select(run).order_by(run.c.id.desc()).limit(limit)).all()
-    table = Table("run", "action", "source", "trigger", "status", "started", "read", "message")
+    table = new_table("run", "action", "source", "trigger", "status", "started", "read", "message")
     for r in rows:
         table.add_row(str(r.id), r.action, r.source or "", r.trigger, r.status, f"{r.started_at:%Y-%m-%d %H:%M}",
                       str(r.records_read), (r.message or "")[:80])
@@ -386,7 +382,7 @@ def journal_show(run_id, all_):
         raise HubError(f"no run {run_id}")
     console.print(f"run {row.id} {row.action} {row.source or ''} {row.status}: {escape(row.message or '')}",
                   highlight=False, soft_wrap=True)
-    counts = Table("count", "value", title="counts")
+    counts = new_table("count", "value", title="counts")
     for key, value in flat_counts(row.counts):
         counts.add_row(key, value)
     console.print(counts)
@@ -415,7 +411,7 @@ def doctor_duplicates():
 
     with ready_hub().engine.connect() as conn:
         groups, conflicts = duplicate_groups(conn), recent_conflicts(conn)
-    table = Table("why", "key", "kind", "last name", "first name", "born", "e-mail", "uai", "source",
+    table = new_table("why", "key", "kind", "last name", "first name", "born", "e-mail", "uai", "source",
                   title="possible duplicates (confirm with hub doctor link KEEP OTHER)")
     for group in groups:
         for row in group.people:
@@ -454,7 +450,7 @@ def locks_command(ctx):
         return
     from hub.store.locks import held_locks
 
-    table = Table("lock", "holder", "since (UTC)", "expires (UTC)", "holder alive")
+    table = new_table("lock", "holder", "since (UTC)", "expires (UTC)", "holder alive")
     liveness = {True: "yes", False: "no (dead)", None: "? (other host)"}
     for row, alive in held_locks(ready_hub().engine):
         table.add_row(row.name, row.holder, f"{row.acquired_at:%Y-%m-%d %H:%M:%S}",
@@ -505,7 +501,7 @@ def jobs(ctx):
 def _print_jobs(h: Hub) -> None:
     from hub.scheduler import blocking_blackout, next_runs
 
-    table = Table("job", "action", "cron", "next run", "blackout")
+    table = new_table("job", "action", "cron", "next run", "blackout")
     for job, next_time in next_runs(h.settings):
         blackout = blocking_blackout(h.engine, h.settings, job.name)
         table.add_row(job.name, f"{job.action} {job.source or ''}".strip(), job.cron,
@@ -533,7 +529,7 @@ def blackouts(ctx):
     from hub.scheduler import blackout_states
 
     h = ready_hub()
-    table = Table("blackout", "window", "jobs", "state")
+    table = new_table("blackout", "window", "jobs", "state")
     for s in blackout_states(h.engine, h.settings):
         state = "lifted" if s.lifted else "active" if s.active else "outside its window"
         table.add_row(s.blackout.name, f"{s.blackout.start} → {s.blackout.end}", ", ".join(s.blackout.jobs), state)

@@ -9,9 +9,9 @@ import getpass
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from hub.model import EstablishmentKind
+from hub.terminal import new_table
 
 
 @click.group("establishments", invoke_without_command=True)
@@ -28,7 +28,7 @@ def establishments(ctx, kinds):
 
     engine = ready_hub().engine
     rows, zones = StoreView(engine).establishment_list(frozenset(kinds) if kinds else None), zones_by_uai(engine)
-    table = Table("UAI", "kind", "name", "secteur", "zone", "territorial unit",
+    table = new_table("UAI", "kind", "name", "secteur", "zone", "territorial unit",
                   title=f"{len(rows)} establishment(s)")
     for e in rows:
         zone = zones.get(e.uai)  # the département's zones file (import-zones) is the authority on both

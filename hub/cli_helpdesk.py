@@ -8,11 +8,10 @@ from __future__ import annotations
 import getpass
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from hub.errors import HubError, LockedError
 from hub.helpdesk.routing import DOMAIN_HELP, describe
+from hub.terminal import escape, new_table
 
 
 def _desk():
@@ -93,7 +92,7 @@ def tickets_group(ctx, limit):
         return
     from hub.cli import console
 
-    table = Table("ticket", "state", "helpdesk", "id", "status", "domain", "uai", "rule", "title", "waiting")
+    table = new_table("ticket", "state", "helpdesk", "id", "status", "domain", "uai", "rule", "title", "waiting")
     for row, waiting in _desk().tickets(limit):
         pending = [w for w in waiting if w.status == "pending"]
         refused = [w for w in waiting if w.status == "refused"]

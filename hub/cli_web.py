@@ -8,10 +8,10 @@ from __future__ import annotations
 import getpass
 
 import click
-from rich.table import Table
 
 from hub.errors import HubError
 from hub.settings import CONSOLE_ROLES as ROLES
+from hub.terminal import new_table
 
 
 def register(cli: click.Group) -> None:
@@ -148,7 +148,7 @@ def users_command():
     from hub.cli import console, ready_hub
     from hub.web.accounts import users
 
-    table = Table("user", "role", "TOTP", "state", "last login (UTC)")
+    table = new_table("user", "role", "TOTP", "state", "last login (UTC)")
     for row in users(ready_hub().engine):
         state = "disabled" if row.disabled else f"locked until {row.locked_until:%H:%M}" if row.locked_until else ""
         table.add_row(row.username, row.role, "yes" if row.totp_secret else "no", state,

@@ -240,15 +240,20 @@ class Person:
         """What the plan compares with the stored person's digest: any change of the text below makes every
         stored person look changed once, so it stays the text `_digest` makes of the fields, then of the sorted
         relations (None as "", the enrollment as a tuple), built in one string: it runs for every record."""
+        return self.digests()[0]
+
+    def digests(self) -> tuple[str, str]:
+        """`digest`, and that of the relations alone (the text after the enrollment): a person whose
+        relations did not change keeps their stored rows (apply rewrites only those that did)."""
         e = self.enrollment
-        text = (
+        fields = (
             f"{self.kind}\x1f{'' if self.last_name is None else self.last_name}"
             f"\x1f{'' if self.first_name is None else self.first_name}"
             f"\x1f{'' if self.jointure is None else self.jointure}\x1f{'' if self.ine is None else self.ine}"
             f"\x1f{'' if self.birth_date is None else self.birth_date}"
             f"\x1f{'' if self.email is None else self.email}\x1f{'' if self.uai is None else self.uai}\x1f"
-            f"{'' if e is None else (e.school_year, e.uai, e.mef, e.niveau, e.division, *sorted(e.subjects))}"
         )
+        text = f"{'' if e is None else (e.school_year, e.uai, e.mef, e.niveau, e.division, *sorted(e.subjects))}"
         if self.memberships:
             text += "\x1f" + "\x1f".join(sorted([f"m|{m.uai}|{m.code}|{m.kind}" for m in self.memberships]))
         if self.guardians:
@@ -263,7 +268,11 @@ class Person:
             text += "\x1f" + "\x1f".join(
                 sorted([f"f|{f.uai}|{f.code}|{f.label}|{f.discipline}" for f in self.functions])
             )
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        relations = text.encode()
+        return (
+            hashlib.blake2b(fields.encode() + relations, digest_size=16).hexdigest(),
+            hashlib.blake2b(relations, digest_size=16).hexdigest(),
+        )
 
 
 def person_key(kind: str, ine: str | None, jointure: str | None) -> str:

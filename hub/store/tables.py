@@ -90,6 +90,7 @@ person = Table(
     Column("status_since", UTCDateTime(), nullable=False),
     Column("delete_after", UTCDateTime()),
     Column("digest", String(32), nullable=False),
+    Column("relations_digest", String(32)),  # of the relations alone (Person.digests): None rewrites them
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_person_source_status", "source", "status"),
@@ -221,6 +222,7 @@ stage_person = Table(
     Column("uai", String(8)),
     Column("match_key", String(300), nullable=False),
     Column("digest", String(32), nullable=False),
+    Column("relations_digest", String(32)),
     Column("source_ref", String(300), nullable=False),
     Column("new_key", String(80)),  # set by resolution: the stored person (person_key) takes this key
     Index("ix_stage_person_run_key", "run_id", "person_key"),
@@ -321,6 +323,7 @@ plan_change = Table(
     Column("old_uai", String(8)),
     Column("person_kind", String(20)),  # people: their kind (targets choose the kinds they serve)
     Column("group_kind", String(20)),  # groups and memberships: the group's kind (inter groups reach both ENTs)
+    Column("relations", Boolean),  # people created or updated: whether apply rewrites their relations
     Index("ix_plan_change_run_op", "run_id", "op"),
     Index("ix_plan_change_run_key", "run_id", "key"),
 )

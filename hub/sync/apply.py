@@ -44,7 +44,7 @@ STATISTICS_REFRESH = 10_000  # changes after which PostgreSQL's statistics are r
 DOMAIN_TABLES = (establishment, group, person, enrollment, group_membership, guardianship, teaching_assignment,
                  person_function)
 PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_date", "email", "uai", "match_key",
-                  "digest")
+                  "digest", "relations_digest")
 ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "pseudo", "digest")
 NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
 
@@ -155,9 +155,12 @@ def _apply_people(conn: Connection, run_id: int, now: datetime) -> None:
 
 
 def _apply_relations(conn: Connection, run_id: int) -> None:
-    """Replace the relations of every created or updated person by the staged ones."""
+    """Replace the relations of every created person, and of every updated one whose relations changed
+    (``plan_change.relations``), by the staged ones. Keeping the others' rows took a third off a 1 % Delta
+    at a million people: such a Delta changes names, rarely classes or parents."""
     pc, p = plan_change, person
-    changed_ids = select(pc.c.person_id).where(_planned(run_id, "person", ("update", "move", "restore")))
+    rewritten = pc.c.relations.is_(True)
+    changed_ids = select(pc.c.person_id).where(_planned(run_id, "person", ("update", "move", "restore")), rewritten)
     for table, column in ((enrollment, "person_id"), (group_membership, "person_id"),
                           (guardianship, "pupil_id"), (teaching_assignment, "person_id"),
                           (person_function, "person_id")):
@@ -169,7 +172,7 @@ def _apply_relations(conn: Connection, run_id: int) -> None:
 
     se, sm, sg, sa, sf, g = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function,
                              group)
-    upserted = _planned(run_id, "person", UPSERT_OPS)
+    upserted = and_(_planned(run_id, "person", UPSERT_OPS), rewritten)
     conn.execute(insert(enrollment).from_select(
         ["person_id", "school_year", "uai", "mef", "niveau", "division", "subjects"],
         select(p.c.id, se.c.school_year, se.c.uai, se.c.mef, se.c.niveau, se.c.division, se.c.subjects)
@@ -208,6 +211,17 @@ def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> tuple[in
                .where(sg.c.run_id == run_id, ~known))
     total = conn.execute(select(func.count()).select_from(missing.subquery())).scalar()
     return total, conn.execute(missing.limit(limit)).all() if total else []
+
+
+def forget_left_out_links(conn: Connection, run_id: int) -> None:
+    """The children whose guardian link was left out (`missing_parents`) lose their relations digest: the next
+    run that updates them writes the link, once the parent is stored, even if their relations read the same."""
+    sg, sp = stage_guardianship, stage_person
+    known = exists().where(person.c.person_key == sg.c.parent_key)
+    children = (select(func.coalesce(sp.c.new_key, sp.c.person_key))
+                .join(sg, and_(sg.c.run_id == sp.c.run_id, sg.c.seq == sp.c.seq))
+                .where(sp.c.run_id == run_id, ~known))
+    conn.execute(update(person).where(person.c.person_key.in_(children)).values(relations_digest=None))
 
 
 def _apply_deletes(conn: Connection, run_id: int, now: datetime, grace_days: int) -> None:

@@ -163,9 +163,17 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
         p.c.source != sp.c.source,
         sp.c.new_key.is_not(None),
     )
+    # most updates change a name or an address, not a class or a parent: their stored relations stay
+    relations = or_(
+        p.c.id.is_(None),
+        p.c.relations_digest.is_(None),
+        sp.c.relations_digest.is_(None),
+        p.c.relations_digest != sp.c.relations_digest,
+    )
     conn.execute(
         insert(plan_change).from_select(
-            ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai", "person_kind"],
+            ["run_id", "source", "entity", "op", "key", "seq", "person_id", "uai", "old_uai", "person_kind",
+             "relations"],
             select(
                 literal(run_id),
                 sp.c.source,
@@ -177,6 +185,7 @@ def _plan_person_upserts(conn: Connection, run_id: int) -> None:
                 sp.c.uai,
                 p.c.uai,
                 sp.c.kind,
+                relations,
             )
             .select_from(sp.outerjoin(p, p.c.person_key == sp.c.person_key))
             .where(sp.c.run_id == run_id, changed),

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import Engine, delete, or_, select, update
 
 from hub.clock import now
 from hub.model import PersonStatus
 from hub.settings import HubSettings
-from hub.store.tables import oidc_refresh_token, outbox, person, run
+from hub.store.tables import guardianship, oidc_refresh_token, outbox, person, run
 from hub.sync.journal import Journal
 from hub.sync.outbox import enqueue
 
@@ -46,8 +46,11 @@ def purge(engine: Engine, settings: HubSettings, targets: list[str], *, trigger:
             or_(person.c.delete_after <= moment, person.c.status_since <= grace_ended))
         enqueue(conn, run_id, targets, moment, entity="person", op="purge",
                 keys=expired.with_only_columns(person.c.person_key))
-        report.persons = conn.execute(delete(person).where(
-            person.c.id.in_(expired.with_only_columns(person.c.id)))).rowcount
+        expired_ids = expired.with_only_columns(person.c.id)
+        # their children's links to them go with them: those children's next update writes their relations again
+        children = select(guardianship.c.pupil_id).where(guardianship.c.parent_id.in_(expired_ids))
+        conn.execute(update(person).where(person.c.id.in_(children)).values(relations_digest=None))
+        report.persons = conn.execute(delete(person).where(person.c.id.in_(expired_ids))).rowcount
         report.runs = conn.execute(delete(run).where(
             run.c.finished_at < moment - timedelta(days=settings.retention.journal_days))).rowcount
         report.outbox_rows = conn.execute(delete(outbox).where(

@@ -1,6 +1,6 @@
 """The plan's changes to groups, memberships and family links, as entities of their own, for the targets.
 
-Apply replaces a changed person's relations wholesale; a target that keeps classes
+Apply replaces a changed person's relations wholesale (when they changed); a target that keeps classes
 and parent links as objects of its own (a SCIM Group, an ENT's parent link) needs to
 know which ones appeared and which went away. These diffs are computed in SQL
 before apply, from the staged records of the people the plan changes, and only for

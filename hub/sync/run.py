@@ -25,7 +25,7 @@ from hub.hookspecs import Feed
 from hub.settings import HubSettings
 from hub.store import locks
 from hub.store.tables import establishment, run, source_state, stage_establishment
-from hub.sync.apply import apply_plan, missing_parents
+from hub.sync.apply import apply_plan, forget_left_out_links, missing_parents
 from hub.sync.continuity import (
     YearRead,
     load_networks,
@@ -38,7 +38,7 @@ from hub.sync.continuity import (
 from hub.sync.journal import Journal, Progress
 from hub.sync.plan import Plan, Trip, check_thresholds, compute_plan, emptied_establishments, populations
 from hub.sync.resolve import Ownership, resolve
-from hub.sync.stage import Stager, StageResult, clear_stage
+from hub.sync.stage import Stager, StageResult, clear_stage, truncate_stage
 
 
 @dataclass
@@ -176,6 +176,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                 journal.event(run_id, "warning", row.source_ref,
                               f"guardian {row.parent_key} is not known; the link is left out", key=row.person_key)
             if missing:
+                forget_left_out_links(conn, run_id)
                 shown = f" (the first {len(listed)} are listed)" if missing > len(listed) else ""
                 journal.event(run_id, "warning", "guardians",
                               f"{missing} guardian link(s) name a parent who is not known and were left out{shown}")
@@ -311,7 +312,8 @@ def _counts(report: SyncReport) -> dict:
 def _clear_previous_runs(engine: Engine) -> None:
     finished = select(run.c.id).where(run.c.action == "sync", run.c.status.not_in(("running", "applying")))
     with engine.begin() as conn:
-        clear_stage(conn, finished)
+        if not truncate_stage(conn):
+            clear_stage(conn, finished)
 
 
 def _source_state(engine: Engine, source: str) -> tuple[str | None, int | None]:

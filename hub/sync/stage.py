@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, exists, select
+from sqlalchemy.exc import OperationalError
 
 from hub.continuity import Networks, with_continuity
 from hub.errors import RecordError
@@ -47,6 +48,7 @@ from hub.store.tables import (
     stage_person,
     stage_rejected,
 )
+from hub.store.tables import run as runs
 from hub.sync.journal import Journal
 from hub.sync.normalize import (
     KEY_WIDTH,
@@ -205,6 +207,7 @@ class Stager:
         self.result.persons += 1
         run, seq, rows = self.run_id, self.seq, self._rows
         p = with_continuity(p, self.networks)
+        digest, relations_digest = p.digests()
         rows[stage_person].append(
             (
                 run,
@@ -220,7 +223,8 @@ class Stager:
                 p.email,
                 p.uai,
                 match_key(p),
-                p.digest(),
+                digest,
+                relations_digest,
                 p.source_ref[:300],
                 None,
             )
@@ -345,6 +349,26 @@ def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
     """Drop the staged rows (and the plan, unless kept for inspection) of runs given as ids or a select."""
     for table in STAGE_TABLES if keep_plan else (*STAGE_TABLES, plan_change):
         conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
+
+
+def truncate_stage(conn: Connection) -> bool:
+    """Empty the staging tables and the plan at once, if no sync run is under way (PostgreSQL only; False
+    otherwise). A deleted row stays in the table until vacuumed: after a million-person run, the next one
+    read a million dead rows per table to find its own (1.3 s each, without autovacuum). Truncating frees
+    them. The lock is taken first, without waiting: a run that starts meanwhile is seen, or stages after."""
+    if conn.dialect.name != "postgresql":
+        return False
+    tables = ", ".join(t.name for t in (*STAGE_TABLES, plan_change))
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except OperationalError:  # another run uses them now
+        return False
+    under_way = exists().where(runs.c.action == "sync", runs.c.status.in_(("running", "applying")))
+    if conn.execute(select(under_way)).scalar():
+        return False
+    conn.exec_driver_sql(f"TRUNCATE {tables}")
+    return True
 
 
 def _ease_collections() -> tuple[int, int, int]:

@@ -39,6 +39,7 @@ def test_the_engine_settings_hold_on_every_connection(hub_env):
                 assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             else:
                 assert conn.execute(text("SHOW jit")).scalar() == "off"
+                assert conn.execute(text("SHOW random_page_cost")).scalar() == "1.1"
                 assert conn.execute(text("SHOW search_path")).scalar().startswith("t_")  # the URL's options hold
     finally:
         engine.dispose()

@@ -1,6 +1,8 @@
 """What the speed work on staging must not change: the person digest's format, the continuity networks;
 and the staging tables PostgreSQL loads without a write-ahead log (migration 0013)."""
 
+import os
+import socket
 from datetime import date
 
 import pytest
@@ -72,3 +74,33 @@ def test_staging_tables_are_unlogged_on_postgresql_only(synced):
     query = "select relpersistence from pg_class where oid = cast(:name as regclass)"
     assert {table: synced.scalar(query, name=table) for table in STAGING} == dict.fromkeys(STAGING, "u")
     assert synced.scalar(query, name="person") == "p"  # the store itself stays logged
+
+
+def test_a_run_starts_on_emptied_staging_tables_unless_another_is_under_way(synced):
+    """A row deleted at the end of a run stays in its table until vacuumed: the next run truncates the tables
+    (PostgreSQL), except while another sync run holds them or is journaled as under way."""
+    if not synced.db_url.startswith("postgresql"):
+        return  # SQLite reuses the pages freed by a delete
+    size = "select pg_relation_size('stage_person')"
+    (synced.root / "empty").mkdir()
+    empty = {"HUB_PLUGINS__AAF__PATH": str(synced.root / "empty")}  # runs that stage nothing (no file: exit 1)
+    assert synced.scalar(size) > 0  # the demo's sync deleted its rows, and left them there
+    engine = synced.engine()
+    try:
+        with engine.connect() as reader:
+            reader.exec_driver_sql("LOCK TABLE stage_person IN ACCESS SHARE MODE")  # held to the end of the block
+            synced.run("sync", "aaf", env=empty, expect=1)  # it does not wait for the reader
+            assert synced.scalar(size) > 0
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "insert into run (action, trigger, status, dry_run, forced, started_at, records_read, complete, "
+                f"counts, pid, host) values ('sync', 'cli', 'running', false, false, now(), 0, false, '{{}}', "
+                f"{os.getpid()}, '{socket.gethostname()}')")
+        synced.run("sync", "aaf", env=empty, expect=1)
+        assert synced.scalar(size) > 0
+        with engine.begin() as conn:
+            conn.exec_driver_sql("update run set status = 'interrupted' where status = 'running'")
+        synced.run("sync", "aaf", env=empty, expect=1)
+        assert synced.scalar(size) == 0
+    finally:
+        engine.dispose()
