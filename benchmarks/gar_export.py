@@ -11,8 +11,6 @@ Then the archive alone (``--archive-only``, what a delivery builds), with a proc
 with one, for the speed-up.
 
     python benchmarks/gar_export.py --persons 100000
-Then the archive alone (``--archive-only``, what a delivery builds), with a process per core and
-with one, for the speed-up.
 
     python benchmarks/gar_export.py --persons 1000000 --workdir DIR [--reuse]
 
