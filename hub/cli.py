@@ -240,7 +240,7 @@ def _print_sync_report(h: Hub, report) -> None:
         console.print("left out by switches: " + ", ".join(f"{op} {n:,}" for op, n in plan.skipped.items()))
     if report.trips:
         trips = new_table("establishment", "people", "measure", "count", "of", "ratio", "limit",
-                      title="over the safety limits")
+                          title="over the safety limits")
         for t in report.trips[:20]:
             trips.add_row("(all)" if t.uai == "*" else t.uai, t.kind, t.measure, str(t.count), str(t.population),
                           f"{t.ratio:.0%}", f"{t.limit:.0%}")
@@ -412,7 +412,7 @@ def doctor_duplicates():
     with ready_hub().engine.connect() as conn:
         groups, conflicts = duplicate_groups(conn), recent_conflicts(conn)
     table = new_table("why", "key", "kind", "last name", "first name", "born", "e-mail", "uai", "source",
-                  title="possible duplicates (confirm with hub doctor link KEEP OTHER)")
+                      title="possible duplicates (confirm with hub doctor link KEEP OTHER)")
     for group in groups:
         for row in group.people:
             table.add_row(group.reason, row.person_key, row.kind, row.last_name, row.first_name,

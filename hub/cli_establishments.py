@@ -29,7 +29,7 @@ def establishments(ctx, kinds):
     engine = ready_hub().engine
     rows, zones = StoreView(engine).establishment_list(frozenset(kinds) if kinds else None), zones_by_uai(engine)
     table = new_table("UAI", "kind", "name", "secteur", "zone", "territorial unit",
-                  title=f"{len(rows)} establishment(s)")
+                      title=f"{len(rows)} establishment(s)")
     for e in rows:
         zone = zones.get(e.uai)  # the département's zones file (import-zones) is the authority on both
         table.add_row(e.uai, str(e.kind), e.name, e.secteur_college or "", zone_label(zone),

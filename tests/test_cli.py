@@ -4,6 +4,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -18,6 +19,20 @@ def test_help_shows_the_hubs_commands_only(sqlite_hub):
         assert command in output
     for flask_only in ("routes", "shell", "--env-file", "--app"):
         assert flask_only not in output
+
+
+def test_help_loads_no_database_network_or_terminal_library(sqlite_hub):
+    """`hub --help` starts in a fresh interpreter: what it imports is its start-up time."""
+    heavy = ("sqlalchemy", "alembic", "paramiko", "rich", "lxml", "httpx", "flask", "authlib", "saml2", "ldap3")
+    script = (
+        "import sys\nfrom hub.cli import main\nsys.argv = ['hub', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **sqlite_hub.env},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert "sync" in result.stdout
+    assert result.stdout.rstrip().endswith("LOADED []"), result.stdout[-300:]
 
 
 def test_database_failures_are_one_line(sqlite_hub, tmp_path):
