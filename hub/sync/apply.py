@@ -202,13 +202,18 @@ def _apply_relations(conn: Connection, run_id: int) -> None:
     ))
 
 
-def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> tuple[int, list]:
-    """Guardian links naming a parent who is not stored (the link is left out): how many, and the first ones."""
+def _left_out_links(run_id: int, *columns):
+    """The staged guardian links that name a parent who is not stored: apply leaves them out."""
     sg, sp = stage_guardianship, stage_person
     known = exists().where(person.c.person_key == sg.c.parent_key)
-    missing = (select(sp.c.source_ref, sp.c.person_key, sg.c.parent_key)
-               .join(sp, and_(sp.c.run_id == sg.c.run_id, sp.c.seq == sg.c.seq))
-               .where(sg.c.run_id == run_id, ~known))
+    return (select(*columns).select_from(sg).join(sp, and_(sp.c.run_id == sg.c.run_id, sp.c.seq == sg.c.seq))
+            .where(sg.c.run_id == run_id, ~known))
+
+
+def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> tuple[int, list]:
+    """Guardian links naming a parent who is not stored (the link is left out): how many, and the first ones."""
+    sp, sg = stage_person, stage_guardianship
+    missing = _left_out_links(run_id, sp.c.source_ref, sp.c.person_key, sg.c.parent_key)
     total = conn.execute(select(func.count()).select_from(missing.subquery())).scalar()
     return total, conn.execute(missing.limit(limit)).all() if total else []
 
@@ -216,11 +221,8 @@ def missing_parents(conn: Connection, run_id: int, limit: int = 100) -> tuple[in
 def forget_left_out_links(conn: Connection, run_id: int) -> None:
     """The children whose guardian link was left out (`missing_parents`) lose their relations digest: the next
     run that updates them writes the link, once the parent is stored, even if their relations read the same."""
-    sg, sp = stage_guardianship, stage_person
-    known = exists().where(person.c.person_key == sg.c.parent_key)
-    children = (select(func.coalesce(sp.c.new_key, sp.c.person_key))
-                .join(sg, and_(sg.c.run_id == sp.c.run_id, sg.c.seq == sp.c.seq))
-                .where(sp.c.run_id == run_id, ~known))
+    sp = stage_person
+    children = _left_out_links(run_id, func.coalesce(sp.c.new_key, sp.c.person_key))
     conn.execute(update(person).where(person.c.person_key.in_(children)).values(relations_digest=None))
 
 
