@@ -43,6 +43,7 @@ def test_5xx_and_timeouts_are_retried_later(hub_env, scim):
     assert pending and all(r.attempts == 2 and "ReadTimeout" in r.last_error for r in pending)
     # the server did create what it answered too late: the next delivery finds it (409 on POST) and links it
     scim.faults.faults.clear()
+    scim.faults.wait_idle()
     engine = env.engine()
     with engine.begin() as conn:
         conn.execute(text("update outbox set next_attempt_at = created_at"))
