@@ -7,6 +7,7 @@ anywhere leaves the transaction — and the store — as it was.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, 
 from hub.hookspecs import Scope
 from hub.model import PersonStatus
 from hub.store import counted_rows
+from hub.store.bulk import indexes_rebuilt
 from hub.store.tables import (
     UTCDateTime,
     enrollment,
@@ -47,11 +49,14 @@ PERSON_COLUMNS = ("kind", "ine", "jointure", "last_name", "first_name", "birth_d
                   "digest", "relations_digest")
 ESTABLISHMENT_COLUMNS = ("name", "kind", "commune", "secteur_college", "zone", "territorial_unit", "pseudo", "digest")
 NOMENCLATURE_COLUMNS = ("label", "national_code", "niveau", "filiere", "digest")
+FIRST_LOAD = 20_000  # people created by a run into a store holding fewer: their indexes are built at the end
+LOADED_TABLES = (person, enrollment, group_membership, guardianship, teaching_assignment, person_function)
 
 
 def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int, scopes: dict[str, Scope],
-               changes: int, years: list[YearRead] = ()) -> None:
-    """``years``: the school years the run brings (`hub.sync.continuity.school_years`)."""
+               changes: int, creates: int = 0, years: list[YearRead] = ()) -> bool:
+    """``changes``: the plan's size; ``creates``: the people it creates; ``years``: the school years the run
+    brings (`hub.sync.continuity.school_years`). Returns whether it was applied as a first load (`first_load`)."""
     big = conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH
     if big:
         # the plan's real size, so that applying it joins by hash, not by an index probe per change
@@ -59,8 +64,10 @@ def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int,
     _apply_establishments(conn, run_id, now)
     _apply_nomenclatures(conn, run_id)
     _apply_groups(conn, run_id)
-    _apply_people(conn, run_id, now)
-    _apply_relations(conn, run_id)
+    load = first_load(conn, creates)
+    with indexes_rebuilt(conn, LOADED_TABLES) if load else nullcontext():
+        _apply_people(conn, run_id, now)
+        _apply_relations(conn, run_id)
     _apply_deletes(conn, run_id, now, grace_days)
     apply_school_years(conn, run_id, now, list(years))
     write_outbox(conn, run_id, scopes, now, grace_days)
@@ -69,6 +76,14 @@ def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int,
         # counts now, or PostgreSQL scans a million people to update a hundred (measured: 17 s instead of 4 s).
         # Counts a tenth off do not mislead it (autovacuum's own rule): a 1 % day skips the 0.8 s it costs.
         conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in DOMAIN_TABLES))
+    return load
+
+
+def first_load(conn: Connection, creates: int) -> bool:
+    """Whether a plan creating ``creates`` people loads a store that is empty or nearly: at least
+    `FIRST_LOAD` people, more than it holds. Its indexes are then built once, at the end (`indexes_rebuilt`):
+    the tables stay locked until the run commits, which only matters where people already log in."""
+    return creates >= FIRST_LOAD and creates > conn.execute(select(func.count()).select_from(person)).scalar()
 
 
 def _ts(moment: datetime):
