@@ -61,6 +61,7 @@ CORE = """
 import cProfile, pstats, io, sys, time
 from hub.app import Hub
 from hub.settings import load_settings
+from hub.sync.reader_process import InChild
 from hub.sync.run import SyncOptions, sync
 
 hub = Hub(load_settings())
@@ -83,7 +84,11 @@ def timed(items):
 def wrapped(source, hook, **kwargs):
     feed = call(source, hook, **kwargs)
     if hook == "hub_read_directory":
-        feed.items = timed(feed.items)
+        if isinstance(feed.items, InChild):  # the children's batches are waited for; the core's own part timed
+            converted = feed.items.converted
+            feed.items.converted = lambda *args: timed(converted(*args))
+        else:
+            feed.items = timed(feed.items)
     return feed
 
 hub.plugins.call = wrapped

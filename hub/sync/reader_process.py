@@ -1,21 +1,32 @@
-"""A source's reader in a second process, so reading and the core's work run on two cores.
+"""A source's reader in child processes, so reading and the core's work run on every core.
 
 Parsing files or directory entries into records is most of a big read's Python work; a
-forked child does it while the core normalizes and stages what came before. Items travel
-through a pipe in batches, people as plain tuples (pickling a slotted dataclass costs
-about ten times more), everything else as it is. The pipe's buffer holds a few batches,
-so the child waits when the core is behind and memory stays flat.
+forked child does it while the core stages what came before. Items travel through a pipe
+in batches, people as plain tuples (pickling a slotted dataclass costs about ten times
+more), everything else as it is. The pipe's buffer holds a few batches, so a child waits
+when the core is behind and memory stays flat.
 
-The child is forked: it starts at once with the reader's state and the modules already
-loaded. A `SourceError` in the child is raised in the core, as the reader in process
-would raise it; a child that dies without a word is one too. What the reader learns only
-at the end (a cursor, counts, notes) comes last, through ``result`` and ``on_result``.
+The core may hand the children a conversion (`InChild.converted`): the stager then turns
+people into staged rows there, and the core is left with inserting them. A reader whose
+input splits (the AAF's files of people) runs several children at once, which share out
+its parts; some items (the AAF's establishments, which the people after them need) may be
+read first, in the core (``before``). Before each part a child yields `Renumber`: the
+items are numbered from where the parts before could end, so that their numbers follow
+the input's order whichever child read them.
+
+Children are forked: they start at once with the reader's state and the modules already
+loaded. A `SourceError` in a child is raised in the core, as the reader in process would
+raise it; a child that dies without a word is one too. What the reader learns only at the
+end (a cursor, counts, notes) comes last, through ``result`` and ``on_result`` (once per
+child, in order, when every child is done).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import wait
 
 from hub.errors import SourceError
 from hub.model import (
@@ -34,48 +45,99 @@ KINDS = {k.value: k for k in PersonKind}
 GROUP_KINDS = {k.value: k for k in GroupKind}
 
 
+@dataclass(frozen=True, slots=True)
+class Renumber:
+    """In a reader's items: the items after it are numbered from ``start`` (see the module docstring)."""
+
+    start: int
+
+
 def items_in_child(name: str, items: Callable[[], Iterable], result: Callable[[], object],
-                   on_result: Callable[[object], None]) -> Iterator:
+                   on_result: Callable[[object], None]) -> InChild:
     """What ``items()`` yields, computed in a forked child named after the source (``name``, e.g. "AAF");
     once it is exhausted, the child's ``result()`` is handed to ``on_result`` in the core."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_produce, args=(name, items, result, send), name=f"{name.lower()}-reader",
-                            daemon=True)
-    child.start()
-    send.close()  # the child's end: once it exits, recv() says so instead of waiting forever
-    try:
-        while True:
-            try:
-                kind, payload = receive.recv()
-            except EOFError:
-                child.join(5)  # it is gone: its exit code tells how (None until it is joined)
-                raise SourceError(f"the {name} reader process ended unexpectedly "
-                                  f"(exit code {child.exitcode})") from None
-            if kind == "items":
-                yield from (_person(x) if type(x) is tuple else x for x in payload)
-            elif kind == "error":
-                raise payload
-            else:
-                on_result(payload)
-                return
-    finally:
-        receive.close()
-        if child.is_alive():
-            child.terminate()
-        child.join()
+    return InChild(name, items, result, on_result)
 
 
-def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], object], send) -> None:
-    """The child: read, send batches, then the result (or the error)."""
+class InChild:
+    """A source's items read in ``children`` forked children, each yielding ``items()`` (which share out
+    the parts of the input between them); ``before``: items read in the core first. Iterate it for the
+    items, or ask the children to convert them (`converted`)."""
+
+    def __init__(self, name: str, items: Callable[[], Iterable], result: Callable[[], object],
+                 on_result: Callable[[object], None], *, before: Iterable = (), children: int = 1):
+        self.name, self.items, self.result, self.on_result = name, items, result, on_result
+        self.before, self.children = before, children
+
+    def __iter__(self) -> Iterator:
+        """The items: one child reads them all, in order."""
+        yield from self.before
+        for batch in self._received(None, None, 1):
+            yield from (_person(x) if type(x) is tuple else x for x in batch if type(x) is not Renumber)
+
+    def converted(self, convert: Callable[[list], object], begin: Callable[[], None]) -> Iterator:
+        """``convert(batch)`` for each batch of items, computed by the children (forked when the iteration
+        starts, with ``convert``'s object as it is then; each calls ``begin()`` first): what it returns,
+        the batches of different children in any order."""
+        return self._received(convert, begin, self.children)
+
+    def _received(self, convert, begin, count: int) -> Iterator:
+        name = self.name
+        context = multiprocessing.get_context("fork")
+        children, results = {}, [None] * count
+        for k in range(count):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_produce, args=(name, self.items, self.result, send, convert, begin),
+                                    name=f"{name.lower()}-reader-{k}", daemon=True)
+            child.start()
+            send.close()  # the child's end: once it exits, recv() says so instead of waiting forever
+            children[receive] = (k, child)
+        try:
+            while children:
+                for receive in wait(list(children)):
+                    k, child = children[receive]
+                    try:
+                        kind, payload = receive.recv()
+                    except EOFError:
+                        child.join(5)  # it is gone: its exit code tells how (None until it is joined)
+                        raise SourceError(f"the {name} reader process ended unexpectedly "
+                                          f"(exit code {child.exitcode})") from None
+                    if kind == "items":
+                        yield payload
+                    elif kind == "error":
+                        raise payload
+                    else:
+                        results[k] = payload
+                        del children[receive]
+                        receive.close()
+                        child.join()
+            for payload in results:
+                self.on_result(payload)
+        finally:
+            for receive, (_, child) in children.items():
+                receive.close()
+                if child.is_alive():
+                    child.terminate()
+                child.join()
+
+
+def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], object], send,
+             convert: Callable[[list], object] | None, begin: Callable[[], None] | None) -> None:
+    """A child: read, send batches (converted, or people as tuples), then the result (or the error)."""
+
+    def sent(batch: list) -> None:
+        send.send(("items", convert(batch) if convert else [_tuple(x) if type(x) is Person else x for x in batch]))
+
     try:
+        if begin:
+            begin()
         batch: list = []
         for item in items():
-            batch.append(_tuple(item) if type(item) is Person else item)
+            batch.append(item)
             if len(batch) >= BATCH:
-                send.send(("items", batch))
+                sent(batch)
                 batch = []
-        send.send(("items", batch))
+        sent(batch)
         send.send(("end", result()))
     except SourceError as exc:
         send.send(("error", SourceError(str(exc))))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import gc
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, delete, exists, select
@@ -58,6 +59,7 @@ from hub.sync.normalize import (
     normalize_nomenclature,
     normalize_person,
 )
+from hub.sync.reader_process import InChild, Renumber
 
 PATCH_BATCH = 500  # Delta items looked up together
 STAGE_CHILDREN = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function)
@@ -70,6 +72,8 @@ STAGE_TABLES = (
     stage_deletion,
     stage_rejected,
 )
+
+STAGE_BY_NAME = {t.name: t for t in STAGE_TABLES}
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Stager:
         self.batch_size, self.uai, self.on_progress = batch_size, uai, on_progress
         self.results: dict[str, StageResult] = {}
         self.seq = 0  # numbers every item of the run, across sources
+        self._first = 0  # in a reader's child: the core's last number when it forked
         self._rows: defaultdict[Table, list[tuple]] = defaultdict(list)  # table -> rows waiting for a flush
         self._pending = 0
         self._writer: threading.Thread | None = None  # inserting the previous batch (see _write_behind)
@@ -121,15 +126,17 @@ class Stager:
         self.source, self.result = source, result
         threshold = _ease_collections()
         try:
-            for item in feed.items:
+            # several reader children: the core would fall behind them; they make the people's rows too
+            children = feed.items if isinstance(feed.items, InChild) and feed.items.children > 1 else None
+            for item in children.before if children else feed.items:
                 self.seq += 1
                 result.records_read += 1
-                try:
-                    self._stage_item(item)
-                except RecordError as exc:
-                    self.reject(source, exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
+                self._stage_or_reject(item)
                 if self._pending >= self.batch_size:
                     self._write_behind()
+            if children:
+                self._join_writer()  # they are forked: never while a thread inserts
+                self._stage_converted(children.converted(self._rows_in_child, self._begin_in_child))
             self._stage_waiting()
             self.flush()
         except BaseException:
@@ -155,6 +162,59 @@ class Stager:
         if key and len(key) <= KEY_WIDTH:  # a longer key names nobody the store can hold
             self._add(stage_rejected, key)
 
+    def _stage_or_reject(self, item) -> None:
+        try:
+            self._stage_item(item)
+        except RecordError as exc:
+            self.reject(self.source, exc.record or getattr(item, "source_ref", ""), exc.reason, *_keys_of(item))
+
+    def _rows_in_child(self, items: list) -> tuple:
+        """Run in the reader's child process, by its forked copy of this stager: the batch's people become
+        staged rows there, on the second core. Any other item, and a person whose record is unusable, goes
+        back to the core with its number (seq) and is staged there; an establishment is also learnt here,
+        as the people after it need its pseudo-structure code and secteur. Returns the last number, the
+        number of items, of people staged, their rows by table name, and the items sent back."""
+        back = []
+        persons = self.result.persons
+        for item in items:
+            self.seq += 1
+            if type(item) is Person:
+                try:
+                    self._stage_person(normalize_person(item, self.pseudo))
+                    continue
+                except RecordError:
+                    pass  # the core stages it again, and journals why it is left out
+            elif type(item) is Renumber:
+                self.seq = self._first + item.start
+                continue
+            elif type(item) is Establishment:
+                with suppress(RecordError):
+                    self._learn(normalize_establishment(item))
+            back.append((self.seq, item))
+        rows, self._rows, self._pending = self._rows, defaultdict(list), 0
+        return self.seq, len(items), self.result.persons - persons, {t.name: r for t, r in rows.items()}, back
+
+    def _begin_in_child(self) -> None:
+        """In a reader's child, first: the rows the core had not inserted yet when it forked stay the core's;
+        the items are numbered on from the core's last number (see `Renumber`)."""
+        self._rows, self._pending = defaultdict(list), 0
+        self._first = self.seq
+
+    def _stage_converted(self, batches: Iterable[tuple]) -> None:
+        """Stage what `_rows_in_child` made of each batch (of several children, in any order)."""
+        last = self.seq
+        for seq, count, persons, rows, back in batches:
+            for self.seq, item in back:
+                self._stage_or_reject(item)
+            self.seq = last = max(last, seq)
+            self.result.records_read += count
+            self.result.persons += persons
+            for name, values in rows.items():
+                self._rows[STAGE_BY_NAME[name]] += values
+                self._pending += len(values)
+            if self._pending >= self.batch_size:
+                self._write_behind()
+
     def _stage_item(self, item) -> None:
         if isinstance(item, Person):
             self._stage_person(normalize_person(item, self.pseudo))
@@ -176,14 +236,21 @@ class Stager:
 
     # The rows below list values in the order of the stage tables' columns (hub/store/tables.py).
 
-    def _stage_establishment(self, e: Establishment) -> None:
+    def _learn(self, e: Establishment) -> bool:
+        """What the people after an establishment need of it: its pseudo-structure code, its secteur. False
+        when the run leaves it out (it stages another UAI)."""
         if self.uai and e.uai != self.uai:
-            return
-        self.result.establishments += 1
+            return False
         if e.pseudo:
             self.pseudo.add(e.uai)
         if e.secteur_college and e.kind == "ecole" and self.networks.enabled:
             self.networks.add(e.uai, e.secteur_college)
+        return True
+
+    def _stage_establishment(self, e: Establishment) -> None:
+        if not self._learn(e):
+            return
+        self.result.establishments += 1
         self._add(
             stage_establishment,
             self.seq,
@@ -329,7 +396,7 @@ class Stager:
     def _take_rows(self) -> dict:
         rows, self._rows, self._pending = self._rows, defaultdict(list), 0
         if self.on_progress:
-            self.on_progress(self.seq)
+            self.on_progress(sum(r.records_read for r in self.results.values()))
         return rows
 
     def _insert(self, rows: dict) -> None:

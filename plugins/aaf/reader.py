@@ -55,6 +55,8 @@ attributes the hub does not keep (mobile, addresses…) are counted in one note,
 from __future__ import annotations
 
 import codecs
+import multiprocessing
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -127,6 +129,7 @@ MODELLED = {
 DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding", re.ASCII)
 BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 FALLBACK_ENCODING = "ISO-8859-15"
+CONTEXT_TYPES = ("EtabEducNat", "MefEducNat", "MatiereEducNat")  # what the people's records refer to
 SECOND_PROCESS_BYTES = 16 << 20  # about 8,000 people of realistic width: below, one process is as fast
 
 
@@ -255,18 +258,50 @@ def read_feed(
     if second_process is None:
         second_process = sum(f.path.stat().st_size for f in choice.files) >= SECOND_PROCESS_BYTES
     if second_process and forked.available():
-        feed.items = reader_process.items_in_child(
-            "AAF", lambda: reader.items(choice.files, feed), lambda: (feed.records, feed.notes),
-            lambda result: _carry_back(feed, *result))
-        feed.description += ", parsed in a second process"
+        feed.items = _in_children(reader, choice.files, feed)
+        children = feed.items.children
+        feed.description += f", parsed in {children} child process{'es' if children > 1 else ''}"
     else:
         feed.items = reader.items(choice.files, feed)
     return feed
 
 
-def _carry_back(feed: Feed, records: int, notes: list) -> None:
-    """What the reader process learnt by the end of its files, into the core's feed."""
-    feed.records, feed.notes[:] = records, notes
+def _in_children(reader: AafReader, files: list[AafFile], feed: Feed) -> reader_process.InChild:
+    """The files parsed by child processes (`hub.sync.reader_process`). A Complet's files of people are
+    shared out between one child per core, each taking the next file when done with one: the
+    establishments and nomenclatures are read first, in the core (the people need them), and a file's
+    items are numbered from where the files before it could end (a request takes 8 bytes at least). A
+    Delta, whose order counts, is read by one child."""
+    context = [f for f in files if f.file_type in CONTEXT_TYPES]
+    people = [f for f in files if f.file_type not in CONTEXT_TYPES]
+    children = min(os.cpu_count() or 1, len(people)) if all(f.flavour == "Complet" for f in files) else 1
+
+    def carried_back(result: tuple[int, list]) -> None:  # what a child learnt by the end of its files
+        records, notes = result
+        feed.records = (feed.records or 0) + records - reader.requests  # the core's reader: what it read
+        feed.notes.extend(note for note in notes if note not in feed.notes)
+
+    def result():
+        return reader.requests, feed.notes
+
+    if children < 2:
+        return reader_process.items_in_child("AAF", lambda: reader.items(files, feed), result, carried_back)
+    starts = [0]
+    for f in people:
+        starts.append(starts[-1] + f.path.stat().st_size // 8 + 1)
+    taken = multiprocessing.get_context("fork").Value("i", 0)  # the next file to read, shared by the children
+
+    def shared_out() -> Iterator:
+        while True:
+            with taken.get_lock():
+                i, taken.value = taken.value, taken.value + 1
+            if i >= len(people):
+                return
+            yield reader_process.Renumber(starts[i])
+            yield from reader.items([people[i]], feed)
+
+    return reader_process.InChild("AAF", shared_out, result, carried_back, before=reader.items(context, feed),
+                                  children=children)
 
 
 class AafReader:
@@ -278,6 +313,7 @@ class AafReader:
         self.pseudo: set[str] = set()  # pseudo-structures already announced
         self.lenient = False  # in a Delta, accept an unknown structKey that looks like a UAI
         self.unmodelled: Counter[str] = Counter()  # attribute -> modifications ignored
+        self.requests = 0  # read so far
 
     def learn_structures(self, files: Iterable[AafFile]) -> None:
         """Read only the ids and codes of EtabEducNat files outside the run (a Delta's context)."""
@@ -291,17 +327,16 @@ class AafReader:
 
     def items(self, files: Iterable[AafFile], feed: Feed) -> Iterator:
         """The items of the files, in order; ``feed.records`` and ``feed.notes`` are filled at the end."""
-        requests = 0
         for f in files:
             self.lenient = f.flavour == "Delta"
             for request in iter_requests(f.path):
-                requests += 1
+                self.requests += 1
                 try:
                     yield from self.items_of(request)
                 except Reject as exc:
                     key = f"jnt:{request.id}" if request.id and request.category in PERSON_CATEGORIES else ""
                     yield Rejected(request.ref, str(exc), key)
-        feed.records = requests
+        feed.records = self.requests
         if self.unmodelled:
             ranked = sorted(self.unmodelled.items(), key=lambda item: (-item[1], item[0]))
             counts = ", ".join(f"{name}: {n:,}" for name, n in ranked)

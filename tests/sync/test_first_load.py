@@ -3,7 +3,7 @@ the store it leaves must be the one a row-by-row load leaves, its schema whole."
 
 import shutil
 
-from conftest import _ready_hub
+from hubtest import HubEnv
 from sqlalchemy import inspect
 
 from hub.store.tables import metadata
@@ -38,7 +38,9 @@ def test_a_first_load_stores_what_a_row_by_row_load_does_and_leaves_the_schema_w
                                                                                       monkeypatch):
     hub_env.run("demo", "--persons", "300", "generate")
     (tmp_path / "plain").mkdir()
-    plain = _ready_hub(tmp_path / "plain", f"sqlite:///{tmp_path / 'plain.db'}")  # the same files, row by row
+    plain = HubEnv(tmp_path / "plain", f"sqlite:///{tmp_path / 'plain.db'}")  # the same files, row by row
+    plain.write_config()
+    plain.run("db", "upgrade")
     shutil.copytree(hub_env.aaf_dir, plain.aaf_dir)
     plain.run("sync", "aaf")
     assert "first load" not in _reasons(plain)  # 300 people are far below the threshold
