@@ -97,11 +97,12 @@ def _planned(run_id: int, entity: str, ops: tuple[str, ...]):
 
 def _apply_establishments(conn: Connection, run_id: int, now: datetime) -> None:
     se, e, pc = stage_establishment, establishment, plan_change
-    joined = se.join(pc, and_(pc.c.key == se.c.uai, pc.c.run_id == se.c.run_id))
+    # from the few staged establishments to their plan row (by key): not through the plan's million people
+    planned = exists().where(pc.c.key == se.c.uai, _planned(run_id, "establishment", ("create",)))
     conn.execute(insert(e).from_select(
         ["uai", *ESTABLISHMENT_COLUMNS, "source", "created_at", "updated_at"],
         select(se.c.uai, *(se.c[c] for c in ESTABLISHMENT_COLUMNS), se.c.source, _ts(now), _ts(now))
-        .select_from(joined).where(se.c.run_id == run_id, _planned(run_id, "establishment", ("create",))),
+        .where(se.c.run_id == run_id, planned),
     ))
     # the secteur may come from the département's file (hub establishments import-sectors): a source that
     # does not carry one (the AAF, ONDE) leaves it

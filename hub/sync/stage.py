@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, exists, select
+from sqlalchemy import Connection, Table, delete, exists, or_, select
 from sqlalchemy.exc import OperationalError
 
 from hub.continuity import Networks, with_continuity
@@ -413,9 +413,18 @@ def remove_staged(conn: Connection, run_id: int, seqs: list[int]) -> None:
 
 
 def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
-    """Drop the staged rows (and the plan, unless kept for inspection) of runs given as ids or a select."""
+    """Drop the staged rows (and the plan, unless kept for inspection) of runs given as ids or a select.
+
+    SQLite empties a table at once, without visiting its rows, when a DELETE has no condition: a table
+    holding only this run's rows is emptied so (a million-person run's rows: 4 s of deletes, then none).
+    """
+    alone = conn.dialect.name == "sqlite" and isinstance(run_ids, list) and len(run_ids) == 1
     for table in STAGE_TABLES if keep_plan else (*STAGE_TABLES, plan_change):
-        conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
+        others = or_(table.c.run_id < run_ids[0], table.c.run_id > run_ids[0]) if alone else None
+        if alone and not conn.execute(select(exists().where(others))).scalar():
+            conn.execute(delete(table))
+        else:
+            conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
 
 
 def truncate_stage(conn: Connection) -> bool:

@@ -26,7 +26,7 @@ class Settings(Strict):
     mode: Literal["auto", "complet", "delta"] = "auto"  # auto: a Complet set if present, else the Deltas
     school_year: int | None = None  # the enrollments' year; None: the current school year
     encoding: str = DEFAULT_ENCODING  # for the files hub_write_demo writes; reading obeys each file
-    second_process: bool | None = None  # parse in a second process; None: when the files weigh 16 MB or more
+    second_process: bool | None = None  # parse in child processes; None: when the files weigh 16 MB or more
 
     @field_validator("encoding")
     @classmethod

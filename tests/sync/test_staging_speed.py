@@ -104,3 +104,23 @@ def test_a_run_starts_on_emptied_staging_tables_unless_another_is_under_way(sync
         assert synced.scalar(size) == 0
     finally:
         engine.dispose()
+
+
+def test_an_applied_run_empties_the_staging_tables_but_keeps_another_runs_rows(sqlite_hub):
+    """SQLite: a run's staged rows go at its end by emptying the tables whole (`clear_stage`), unless another
+    run's rows are there too: those stay."""
+    sqlite_hub.run("demo", "--persons", "300", "generate")
+    other = ("insert into stage_person (run_id, seq, source, person_key, kind, last_name, first_name, match_key, "
+             "digest, source_ref) values (999999, 1, 'aaf', 'jnt:X', 'parent', 'A', 'B', 'A|B|', 'd', 'elsewhere')")
+    engine = sqlite_hub.engine()
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(other)  # a run under way elsewhere (not journaled: no run clears it)
+    finally:
+        engine.dispose()
+    sqlite_hub.run("sync", "aaf")
+    assert sqlite_hub.scalar("select count(*) from person") > 0
+    assert sqlite_hub.rows("select run_id, person_key from stage_person") == [(999999, "jnt:X")]
+    assert sqlite_hub.scalar("select count(*) from plan_change") == 0
+    sqlite_hub.run("sync", "aaf", "--full")
+    assert sqlite_hub.scalar("select count(*) from stage_person") == 1
