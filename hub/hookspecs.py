@@ -71,7 +71,9 @@ def hub_read_directory(settings, since, uai):
     pupil a stable jointure of its own, and the core recognises the pupil when a
     record later brings the INE with that jointure. ``feed.records`` and ``feed.notes``
     (counts and one-line remarks about the read as a whole) are read once the items
-    are exhausted.
+    are exhausted. A big read may run in child processes: ``feed.items`` is then a
+    `hub.sync.reader_process.InChild`, and with several children the core has them
+    turn the people into staged rows as well.
 
     ``since`` is the cursor the source returned last time (``feed.cursor``, read once
     the items are exhausted, so a source may set it as it goes), or None for a full read.
