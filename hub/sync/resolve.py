@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, exists, func, literal, select, update
 
 from hub.model import PersonStatus
+from hub.store import RUN_SAMPLE, analyze
 from hub.store.tables import (
     establishment,
     person,
@@ -69,7 +70,7 @@ def resolve(stager: Stager, ownership: Ownership) -> None:
     """Settle the run's staged records; `stager.results` gets the rejections and supersessions."""
     conn, run_id = stager.conn, stager.run_id
     if conn.dialect.name == "postgresql":  # fresh statistics, so the joins below are hash joins
-        conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in STAGE_TABLES))
+        analyze(conn, STAGE_TABLES, sample=RUN_SAMPLE)
     _read_aliases(conn, run_id)
     _recognise_known_people(stager)
     owner_of = _settle_establishments(stager, ownership)
