@@ -39,7 +39,7 @@ def indexes_rebuilt(conn: Connection, tables: Sequence[Table]) -> Iterator[None]
 
     PostgreSQL's own advice for populating a database: an index built over all its rows at once costs less
     than one grown row by row, and one check of a foreign key over the whole table less than a check per
-    row. At 100,000 people, the people and their relations went in 2.4 s faster (4.7 s of apply before).
+    row. At 100,000 people over LDAP into PostgreSQL, a run's statements after the read took 3.0 s, 4.7 s before.
     SQLite checks a foreign key cheaply and cannot drop one; its indexes are rebuilt. The tables are locked
     until the transaction ends: only for a load into a store that is empty or nearly (see `hub.sync.apply`).
     """

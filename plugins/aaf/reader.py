@@ -130,6 +130,7 @@ DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding", re.ASCII)
 BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 FALLBACK_ENCODING = "ISO-8859-15"
 CONTEXT_TYPES = ("EtabEducNat", "MefEducNat", "MatiereEducNat")  # what the people's records refer to
+MAX_NUMBERS = 1 << 30  # items of a run numbered by file (`_in_children`): half of what the stage tables' seq holds
 SECOND_PROCESS_BYTES = 16 << 20  # about 8,000 people of realistic width: below, one process is as fast
 
 
@@ -284,11 +285,11 @@ def _in_children(reader: AafReader, files: list[AafFile], feed: Feed) -> reader_
     def result():
         return reader.requests, feed.notes
 
-    if children < 2:
-        return reader_process.items_in_child("AAF", lambda: reader.items(files, feed), result, carried_back)
     starts = [0]
     for f in people:
         starts.append(starts[-1] + f.path.stat().st_size // 8 + 1)
+    if children < 2 or starts[-1] >= MAX_NUMBERS:
+        return reader_process.items_in_child("AAF", lambda: reader.items(files, feed), result, carried_back)
     taken = multiprocessing.get_context("fork").Value("i", 0)  # the next file to read, shared by the children
 
     def shared_out() -> Iterator:
