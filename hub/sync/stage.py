@@ -170,29 +170,30 @@ class Stager:
 
     def _rows_in_child(self, items: list) -> tuple:
         """Run in the reader's child process, by its forked copy of this stager: the batch's people become
-        staged rows there, on the second core. Any other item, and a person whose record is unusable, goes
+        staged rows there, on another core. Any other item, and a person whose record is unusable, goes
         back to the core with its number (seq) and is staged there; an establishment is also learnt here,
         as the people after it need its pseudo-structure code and secteur. Returns the last number, the
         number of items, of people staged, their rows by table name, and the items sent back."""
         back = []
-        persons = self.result.persons
+        persons, read = self.result.persons, 0
         for item in items:
+            if type(item) is Renumber:
+                self.seq = self._first + item.start
+                continue
             self.seq += 1
+            read += 1
             if type(item) is Person:
                 try:
                     self._stage_person(normalize_person(item, self.pseudo))
                     continue
                 except RecordError:
                     pass  # the core stages it again, and journals why it is left out
-            elif type(item) is Renumber:
-                self.seq = self._first + item.start
-                continue
             elif type(item) is Establishment:
                 with suppress(RecordError):
                     self._learn(normalize_establishment(item))
             back.append((self.seq, item))
         rows, self._rows, self._pending = self._rows, defaultdict(list), 0
-        return self.seq, len(items), self.result.persons - persons, {t.name: r for t, r in rows.items()}, back
+        return self.seq, read, self.result.persons - persons, {t.name: r for t, r in rows.items()}, back
 
     def _begin_in_child(self) -> None:
         """In a reader's child, first: the rows the core had not inserted yet when it forked stay the core's;
