@@ -62,14 +62,16 @@ def _postgresql_settings(dbapi_connection, _record) -> None:
 RUN_SAMPLE = 3_000  # rows of each of a run's own tables (staging, plan) that ANALYZE reads: see `analyze`
 
 
-def analyze(conn: Connection, tables: Iterable[Table], *, sample: int = 30_000) -> None:
-    """PostgreSQL's statistics of ``tables``, refreshed now in the caller's transaction (autovacuum would do it
-    later). ``sample``: the rows ANALYZE reads of each table (300 per unit of statistics target; 30,000 by
-    default). A run's own tables (staging, plan) are read once, by joins that mostly need their row counts:
-    3,000 rows tell those as well, and a tenth of the sampling cost."""
-    conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {max(1, sample // 300)}")
+def analyze(conn: Connection, tables: Iterable[Table], *, sample: int | None = None) -> None:
+    """PostgreSQL's statistics of ``tables``, refreshed now (autovacuum would do it later). ``sample``: the
+    rows ANALYZE reads of each table (300 per unit of statistics target), inside the caller's transaction;
+    None keeps the server's own target (30,000 rows by default). A run's own tables (staging, plan) are read
+    once, by joins that mostly need their row counts: 3,000 rows tell those as well, for a tenth of the cost."""
+    if sample is not None:
+        conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {max(1, sample // 300)}")
     conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in tables))
-    conn.exec_driver_sql("SET LOCAL default_statistics_target TO DEFAULT")
+    if sample is not None:
+        conn.exec_driver_sql("SET LOCAL default_statistics_target TO DEFAULT")
 
 
 def counted_rows(conn: Connection, table: Table) -> float:

@@ -43,9 +43,10 @@ def indexes_rebuilt(conn: Connection, tables: Sequence[Table]) -> Iterator[None]
     SQLite checks a foreign key cheaply and cannot drop one; its indexes are rebuilt. The tables are locked
     until the transaction ends: only for a load into a store that is empty or nearly (see `hub.sync.apply`).
     """
-    foreign_keys = [fk for t in tables for fk in t.foreign_key_constraints] if conn.dialect.name == "postgresql" else []
+    postgresql = conn.dialect.name == "postgresql"
+    foreign_keys = [fk for t in tables for fk in t.foreign_key_constraints] if postgresql else []
     indexes = [index for t in tables for index in t.indexes if not index.unique]
-    if conn.dialect.name == "postgresql":
+    if postgresql:
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")  # sorts an index's keys in memory
     for fk in foreign_keys:
         conn.execute(DropConstraint(fk))

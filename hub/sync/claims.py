@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, exists, func, or_, select, update
 
 from hub.clock import now
-from hub.store import counted_rows
+from hub.store import analyze, counted_rows
 from hub.store.locks import holder_alive, holder_id
 from hub.store.tables import outbox
 
@@ -41,7 +41,7 @@ def refresh_statistics(engine: Engine) -> bool:
     with engine.begin() as conn:
         waiting = conn.execute(select(func.count()).where(outbox.c.status == "pending")).scalar()
         if waiting > STALE_ROWS and waiting > 2 * counted_rows(conn, outbox):
-            conn.exec_driver_sql(f"ANALYZE {outbox.name}")
+            analyze(conn, [outbox])
             return True
     return False
 

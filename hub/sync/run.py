@@ -169,11 +169,11 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
 
         journal.update(run_id, status="applying", phase="applying")
         with engine.begin() as conn:
+            creates = report.plan.count("person", "create")
             if apply_plan(conn, run_id, now=now(), grace_days=settings.sync.grace_days, scopes=scopes,
-                          changes=sum(report.plan.counts.values()), creates=report.plan.count("person", "create"),
-                          years=years):
-                journal.event(run_id, "info", "store", f"first load of {report.plan.count('person', 'create'):,} "
-                              "people: their indexes and foreign keys were built once, after their rows")
+                          changes=sum(report.plan.counts.values()), creates=creates, years=years):
+                journal.event(run_id, "info", "store", f"first load of {creates:,} people: their indexes and "
+                              "foreign keys were built once, after their rows")
             missing, listed = missing_parents(conn, run_id)
             for row in listed:
                 journal.event(run_id, "warning", row.source_ref,

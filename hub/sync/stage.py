@@ -205,7 +205,8 @@ class Stager:
         """Stage what `_rows_in_child` made of each batch (of several children, in any order)."""
         last = self.seq
         for seq, count, persons, rows, back in batches:
-            for self.seq, item in back:
+            for number, item in back:
+                self.seq = number
                 self._stage_or_reject(item)
             self.seq = last = max(last, seq)
             self.result.records_read += count
@@ -419,13 +420,18 @@ def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
     SQLite empties a table at once, without visiting its rows, when a DELETE has no condition: a table
     holding only this run's rows is emptied so (a million-person run's rows: 4 s of deletes, then none).
     """
-    alone = conn.dialect.name == "sqlite" and isinstance(run_ids, list) and len(run_ids) == 1
+    one_run = conn.dialect.name == "sqlite" and isinstance(run_ids, list) and len(run_ids) == 1
     for table in STAGE_TABLES if keep_plan else (*STAGE_TABLES, plan_change):
-        others = or_(table.c.run_id < run_ids[0], table.c.run_id > run_ids[0]) if alone else None
-        if alone and not conn.execute(select(exists().where(others))).scalar():
+        if one_run and _holds_only(conn, table, run_ids[0]):
             conn.execute(delete(table))
         else:
             conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
+
+
+def _holds_only(conn: Connection, table: Table, run_id: int) -> bool:
+    """Whether ``table`` holds no other run's rows: two range probes of its run_id index."""
+    others = or_(table.c.run_id < run_id, table.c.run_id > run_id)
+    return not conn.execute(select(exists().where(others))).scalar()
 
 
 def truncate_stage(conn: Connection) -> bool:

@@ -28,8 +28,8 @@ understood once. Within a feed, a Delta file that arrives after a later one was 
 
 **Content.** Files are parsed with ``lxml.etree.iterparse`` one request at a time and each
 request is dropped from the tree once read, so memory stays flat whatever the file size. Only the
-values of the attributes the hub uses are copied (`READ_ATTRIBUTES`); big sets are parsed in a
-second process (`hub.sync.reader_process`) while the core works on what came before. The
+values of the attributes the hub uses are copied (`READ_ATTRIBUTES`); big sets are parsed in
+child processes (`hub.sync.reader_process`, see `_in_children`) while the core works on what came before. The
 DTD named by the DOCTYPE is never loaded, nor anything else from the network. CRLF line ends
 are fine; a file without an XML declaration is read as UTF-8, or ISO-8859-15 when it is not valid
 UTF-8. A malformed file stops the whole run (`SourceError`): half a directory is not a snapshot.
