@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
+from hubtest import HubEnv
 
 from hub.model import PersonKind
 from plugins.aaf import writer
@@ -83,3 +85,41 @@ def test_files_read_by_several_children_keep_their_order(hub_env):
     [(record, reason)] = hub_env.rows("select record, reason from run_event where level = 'error'")
     assert record.startswith(later[0].name) and "duplicate jointure 2999" in reason
     assert f"first seen at {first[1].name}" in reason
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one child per core: this machine has one")
+def test_real_shaped_files_read_by_several_children_store_what_one_process_does(hub_env, tmp_path):
+    """Files as académies send them (CRLF, no XML declaration, ISO-8859-15), a pseudo-structure, unusable
+    records: what the children stage, send back and reject is what a read in process gives."""
+    school = {"ENTStructureUAI": "0151000F", "ENTStructureNomCourant": "Collège Jules Ferry",
+              "ENTStructureTypeStruct": "COLLEGE", "ENTStructureClasses": ["6A$6e A"]}
+    zone = {**school, "ENTStructureUAI": "0000000V", "ENTStructureNomCourant": "Zone de remplacement"}
+    pupil = {"sn": "Lecœur", "givenName": "Hélène", "ENTPersonStructRattach": "10151000",
+             "ENTEleveClasses": "10151000$6A", "ENTElevePersRelEleve": "900"}
+    files = writer.write_requests(hub_env.aaf_dir, [
+        ("add", "EtabEducNat", "10151000", school), ("add", "EtabEducNat", "10159999", zone),
+        *[("add", "Eleve", str(i), {**pupil, "sn": f"Lecœur {i}"}) for i in range(40)],
+        ("add", "Eleve", "41", {**pupil, "ENTPersonStructRattach": "10159999", "ENTEleveClasses": None}),
+        ("add", "Eleve", "42", {**pupil, "sn": None}),
+        ("add", "Eleve", "43", {**pupil, "ENTPersonDateNaissance": "31/02/2014"}),
+        ("add", "PersRelEleve", "900", {"sn": "Lecœur", "givenName": "Anne"}),
+        ("add", "PersRelEleve", "901", {"sn": "Müller", "givenName": None}),
+    ], flavour="Complet", stamp="20260901", encoding="iso-8859-15")  # fmt: skip
+    for path in files:  # as exported: CRLF, and no declaration (not UTF-8: read as ISO-8859-15)
+        lines = path.read_bytes().split(b"\n")
+        path.write_bytes(b"\r\n".join(lines[1:] if lines[0].startswith(b"<?xml") else lines))
+    (tmp_path / "plain").mkdir()
+    plain = HubEnv(tmp_path / "plain", f"sqlite:///{tmp_path / 'plain.db'}")
+    plain.write_config()
+    plain.run("db", "upgrade")
+    shutil.copytree(hub_env.aaf_dir, plain.aaf_dir)
+
+    assert "parsed in 2 child processes" in hub_env.run("sync", "aaf", env=IN_CHILD).output
+    assert "child process" not in plain.run("sync", "aaf", env=IN_PROCESS).output
+    people = "select person_key, last_name, first_name, uai from person order by person_key"
+    events = "select level, record, reason from run_event where level in ('error', 'warning') order by record"
+    assert hub_env.rows(people) == plain.rows(people)
+    assert ("jnt:41", "Lecœur", "Hélène", "0000000V") in hub_env.rows(people)
+    assert len(hub_env.rows(people)) == 42  # 41 pupils and the parent; 42, 43 and 901 rejected
+    assert hub_env.rows(events) == plain.rows(events) and len(hub_env.rows(events)) >= 3
+    assert hub_env.scalar("select count(*) from guardianship") == plain.scalar("select count(*) from guardianship")
