@@ -27,6 +27,11 @@ def _wait_for(predicate, seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rpartition(")")[2].split()[0]
+
+
 @pytest.mark.slow
 def test_the_command_and_the_scheduled_job_share_one_delivery_lock(webhook_hub, receiver):
     receiver.delay = 1.0
@@ -48,6 +53,7 @@ def test_a_killed_delivery_is_marked_interrupted_and_its_lock_taken_over_at_once
     command = webhook_hub.spawn("deliver")
     _wait_for(lambda: receiver.requests >= 1)
     command.send_signal(signal.SIGKILL)  # not reaped yet: a zombie still answers kill(pid, 0)
+    _wait_for(lambda: _state(command.pid) == "Z")  # the kernel takes a moment to tear a process down
     receiver.delay = 0
     listed = webhook_hub.run("locks").output
     assert "deliver" in listed and "no (dead)" in listed
