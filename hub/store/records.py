@@ -36,7 +36,7 @@ from hub.store.tables import (
     teaching_assignment,
 )
 
-LOAD_BATCH = 1000  # keys per query of `load_people`: each is bound six times, and SQLite takes 32,766 at most
+LOAD_BATCH = 1000  # keys per `load_people` query
 
 
 def split_subjects(stored: str) -> tuple[str, ...]:
@@ -49,7 +49,8 @@ def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
     jointures = [key[4:] for key in keys if key.startswith("jnt:")]
     rows = conn.execute(select(person.c.person_key, person.c.jointure).where(
         or_(person.c.person_key.in_(keys), person.c.jointure.in_(jointures)))).all()
-    found = {row.person_key: row.person_key for row in rows if row.person_key in set(keys)}
+    wanted = set(keys)
+    found = {row.person_key: row.person_key for row in rows if row.person_key in wanted}
     for row in rows:
         if row.jointure:
             found.setdefault(f"jnt:{row.jointure}", row.person_key)
@@ -58,21 +59,25 @@ def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
 
 def load_people(conn: Connection, keys: list[str], *, active_only: bool = False) -> dict[str, Person]:
     """The stored people with these identity keys (with ``active_only``, only those active), relations included,
-    in one query per `LOAD_BATCH` keys: every login asks for one person, a Delta or a delivery for hundreds."""
+    in two queries per `LOAD_BATCH` keys: every login asks for one person, a Delta or a delivery for hundreds."""
     keys = list(keys)
     parts: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))  # person id -> tag -> rows
+    active = [person.c.status == PersonStatus.ACTIVE] if active_only else []
     for start in range(0, len(keys), LOAD_BATCH):
-        for tag, pid, *values in conn.execute(_people_query(active_only), {"keys": keys[start : start + LOAD_BATCH]}):
+        wanted = person.c.person_key.in_(keys[start : start + LOAD_BATCH])
+        ids = conn.execute(select(person.c.id).where(wanted, *active)).scalars().all()
+        for tag, pid, *values in conn.execute(_people_query(), {"ids": ids}) if ids else ():
             parts[pid][tag].append(values)
     return dict(_person(found) for found in parts.values())
 
 
 @cache
-def _people_query(active_only: bool):
+def _people_query():
     """The person rows and each kind of relation, as rows of one UNION ALL: (tag, person id, up to 9 texts).
-    Built once per variant: SQLAlchemy then reuses its compiled form."""
-    wanted = person.c.person_key.in_(bindparam("keys", expanding=True))
-    ids = select(person.c.id).where(wanted, *([person.c.status == PersonStatus.ACTIVE] if active_only else []))
+    Built once: SQLAlchemy then reuses its compiled form. The ids are written into the statement (they are
+    the store's own integers): PostgreSQL then plans six short index walks instead of hashing whole tables,
+    and neither database parses thousands of parameters (half of a 1 % Delta's lookups at a million people)."""
+    ids = bindparam("ids", expanding=True, literal_execute=True)
 
     def part(tag: str, owner, *columns, joined=None):
         texts = [cast(c, String) for c in columns] + [cast(null(), String)] * (9 - len(columns))

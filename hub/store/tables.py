@@ -72,18 +72,20 @@ establishment = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+PUPIL_WITHOUT_INE = "kind = 'eleve' AND ine IS NULL"  # written as is: a partial index is used for its own words
+
 person = Table(
     "person", metadata,
     Column("id", Integer, primary_key=True),
     Column("person_key", String(80), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
-    Column("ine", String(11), index=True),
+    Column("ine", String(11)),
     Column("jointure", String(64), index=True),
     Column("last_name", String(200), nullable=False),
     Column("first_name", String(200), nullable=False),
     Column("birth_date", Date),
     Column("email", String(255)),
-    Column("uai", String(8), index=True),
+    Column("uai", String(8)),
     Column("match_key", String(300), nullable=False, index=True),  # names + birth date, to spot homonyms
     Column("source", String(50), nullable=False),
     Column("status", String(20), nullable=False),
@@ -94,6 +96,12 @@ person = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_person_source_status", "source", "status"),
+    Index("ix_person_uai_kind_status", "uai", "kind", "status"),  # populations() counts from the index alone
+    # the people without INE (most of them: parents, staff) left out, so that "is any pupil stored without an
+    # INE?" goes to the pupils' own index, usually empty, instead of visiting every parent
+    Index("ix_person_ine", "ine", postgresql_where=text("ine IS NOT NULL"), sqlite_where=text("ine IS NOT NULL")),
+    Index("ix_person_pupil_without_ine", "id", postgresql_where=text(PUPIL_WITHOUT_INE),
+          sqlite_where=text(PUPIL_WITHOUT_INE)),
 )
 
 SUBJECT_SEPARATOR = "$"  # between a pupil's subject codes in enrollment.subjects: the AAF's own separator

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, or_, select, update
 
 from hub.hookspecs import Scope
 from hub.model import PersonStatus
@@ -160,14 +160,36 @@ def _apply_people(conn: Connection, run_id: int, now: datetime) -> None:
                _ts(now), _ts(now), _ts(now))
         .select_from(joined).where(sp.c.run_id == run_id, _planned(run_id, "person", ("create",))),
     ))
-    conn.execute(  # an INE once known stays: a source that does not carry it does not erase it
-        update(p).values({**{c: sp.c[c] for c in PERSON_COLUMNS}, "ine": func.coalesce(sp.c.ine, p.c.ine),
-                          "person_key": func.coalesce(sp.c.new_key, p.c.person_key), "source": sp.c.source,
-                          "status": PersonStatus.ACTIVE, "status_since": now, "delete_after": None,
-                          "updated_at": now})
-        .where(pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op.in_(("update", "move", "restore")),
+    _update_people(conn, run_id, now)
+
+
+# SQLite rewrites a row's entry in every index on a column its UPDATE sets, changed or not (PostgreSQL compares).
+# A 1 % Delta at a million people touched 37,000 pages (150 MB of WAL) to rename 10,000 pupils: there, each
+# indexed column is set apart, on the rows where it changes. PostgreSQL sets them in one statement, as a row
+# updated several times leaves as many dead versions.
+INDEXED_TOGETHER = (("source", "status", "status_since", "delete_after"), ("person_key",), ("ine",), ("jointure",),
+                    ("uai",), ("match_key",))
+
+
+def _update_people(conn: Connection, run_id: int, now: datetime) -> None:
+    sp, p, pc = stage_person, person, plan_change
+    restored = p.c.status != PersonStatus.ACTIVE
+    values = {  # an INE once known stays: a source that does not carry it does not erase it
+        **{c: sp.c[c] for c in PERSON_COLUMNS}, "ine": func.coalesce(sp.c.ine, p.c.ine),
+        "person_key": func.coalesce(sp.c.new_key, p.c.person_key), "source": sp.c.source,
+        "status": PersonStatus.ACTIVE, "status_since": case((restored, now), else_=p.c.status_since),
+        "delete_after": None, "updated_at": now,
+    }
+    planned = (pc.c.run_id == run_id, pc.c.entity == "person", pc.c.op.in_(("update", "move", "restore")),
                pc.c.person_id == p.c.id, sp.c.run_id == run_id, sp.c.seq == pc.c.seq)
-    )
+    if conn.dialect.name != "sqlite":
+        conn.execute(update(p).values(values).where(*planned))
+        return
+    apart = {column for columns in INDEXED_TOGETHER for column in columns}
+    conn.execute(update(p).values({c: v for c, v in values.items() if c not in apart}).where(*planned))
+    for columns in INDEXED_TOGETHER:
+        changed = or_(*(p.c[c].is_distinct_from(values[c]) for c in columns))
+        conn.execute(update(p).values({c: values[c] for c in columns}).where(*planned, changed))
 
 
 def _apply_relations(conn: Connection, run_id: int) -> None:

@@ -342,29 +342,32 @@ def emptied_establishments(conn: Connection, run_id: int, complete_sources: list
 FEW_ESTABLISHMENTS = 500  # a plan touching fewer is counted where it touches (an index lookup each)
 
 
-def populations(conn: Connection, plan: Plan | None = None) -> dict[tuple[str, str], int]:
+def populations(conn: Connection, plan: Plan | None = None, floor: int = 0) -> dict[tuple[str, str], int]:
     """Active people per (establishment, kind), parents counted in each of their children's; ("*", kind) overall.
 
-    With ``plan``, only what `check_thresholds` compares it with: the establishments the plan
-    touches (when they are few: an incremental run then costs what it changes, not the directory's
+    With ``plan``, only what `check_thresholds` compares it with: the (establishment, kind) where
+    the plan changes more than ``floor`` people (a share of fewer never holds a run: a 1 % Delta
+    at a million people changes a pupil or two per school, and counts nothing), looked up one by
+    one when they are few (an incremental run then costs what it changes, not the directory's
     size), parents only where it changes parents (counting them goes through every guardianship:
     1.3 s of a 1 % Delta at a million people), and the kinds it deletes.
     """
     p, g, pupil = person, guardianship, person.alias("pupil")
     active = p.c.status == PersonStatus.ACTIVE
     own, theirs = [p.c.uai.is_not(None)], [pupil.c.uai.is_not(None)]
-    parents = True
+    parents = people = True
     if plan is not None:
-        uais = sorted({uai for uai, _ in plan.by_uai})
+        counted = {scope for scope, ops in plan.by_uai.items() if max(_measured(ops).values()) > floor}
+        uais = sorted({uai for uai, _ in counted})
         if len(uais) < FEW_ESTABLISHMENTS:
             own, theirs = [p.c.uai.in_(uais)], [pupil.c.uai.in_(uais)]
-        parents = any(kind == PersonKind.PARENT for _, kind in plan.by_uai)
+        people, parents = bool(uais), any(kind == PersonKind.PARENT for _, kind in counted)
     counts = {
         (uai, kind): n
         for uai, kind, n in conn.execute(
             select(p.c.uai, p.c.kind, func.count()).where(active, *own).group_by(p.c.uai, p.c.kind)
         )
-    }
+    } if people else {}
     for uai, kind, n in conn.execute(
         select(pupil.c.uai, p.c.kind, func.count(g.c.parent_id.distinct()))
         .join(g, g.c.parent_id == p.c.id)
@@ -385,18 +388,21 @@ def check_thresholds(plan: Plan, population: dict[tuple[str, str], int], limits:
     A share counts only when it concerns more than ``limits.floor`` people.
     """
     trips = []
+    ratios = {"delete": limits.delete_ratio, "update": limits.update_ratio, "move": limits.move_ratio}
     for (uai, kind), ops in sorted(plan.by_uai.items()):
-        measured = {
-            "delete": (ops.get("delete", 0), limits.delete_ratio),
-            "update": (ops.get("update", 0) + ops.get("move", 0) + ops.get("restore", 0), limits.update_ratio),
-            "move": (ops.get("move", 0), limits.move_ratio),
-        }
+        measured = {measure: (n, ratios[measure]) for measure, n in _measured(ops).items()}
         trips += _over(uai, kind, measured, population.get((uai, kind), 0), limits.floor)
     for kind, deleted in sorted(plan.deleted_by_kind.items()):
         trips += _over(
             "*", kind, {"delete": (deleted, limits.delete_ratio)}, population.get(("*", kind), 0), limits.floor
         )
     return trips
+
+
+def _measured(ops: dict[str, int]) -> dict[str, int]:
+    """The people an establishment's planned ops count against each limit (a move or restore is an update too)."""
+    return {"delete": ops.get("delete", 0), "update": ops.get("update", 0) + ops.get("move", 0) + ops.get("restore", 0),
+            "move": ops.get("move", 0)}
 
 
 def _over(uai: str, kind: str, measured: dict, size: int, floor: int) -> list[Trip]:

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, literal, select, update
+from sqlalchemy import Connection, and_, exists, func, literal, select, text, update
 
 from hub.model import PersonStatus
 from hub.store import RUN_SAMPLE, analyze
 from hub.store.tables import (
+    PUPIL_WITHOUT_INE,
     establishment,
     person,
     person_alias,
@@ -104,7 +105,7 @@ def _recognise_known_people(stager: Stager) -> None:
     unknown = ~exists().where(p.c.person_key == sp.c.person_key)
     upgraded = found = 0
     # each update costs an index lookup per staged pupil: skip it when nobody can match (the usual case)
-    if conn.execute(select(exists().where(p.c.kind == "eleve", p.c.ine.is_(None)))).scalar():
+    if conn.execute(select(exists().where(text(PUPIL_WITHOUT_INE)).select_from(p))).scalar():
         upgraded = conn.execute(
             update(sp).where(sp.c.run_id == run_id, sp.c.person_key.like("ine:%"), sp.c.jointure.is_not(None),
                              unknown, stored_by_jointure.is_not(None))

@@ -59,7 +59,7 @@ import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -132,6 +132,7 @@ FALLBACK_ENCODING = "ISO-8859-15"
 CONTEXT_TYPES = ("EtabEducNat", "MefEducNat", "MatiereEducNat")  # what the people's records refer to
 MAX_NUMBERS = 1 << 30  # items of a run numbered by file (`_in_children`): half of what the stage tables' seq holds
 SECOND_PROCESS_BYTES = 16 << 20  # about 8,000 people of realistic width: below, one process is as fast
+DELTA_SECOND_PROCESS_BYTES = 1 << 20  # a Delta's items cost the core a lookup each: a child pays sooner
 
 
 @dataclass(slots=True)
@@ -244,9 +245,13 @@ def read_feed(
     listing = list_files(directory)
     choice = choose(listing, mode, since)
     reader = AafReader(school_year)
-    if not choice.complete:
-        chosen = set(choice.files)
-        reader.learn_structures(f for f in listing.files if f.file_type == "EtabEducNat" and f not in chosen)
+    chosen = set(choice.files)
+    context = [] if choice.complete else [f for f in listing.files if f.file_type == "EtabEducNat" and f not in chosen]
+
+    def items() -> Iterator:  # a Delta's structures are learnt where its files are read
+        reader.learn_structures(context)
+        yield from reader.items(choice.files, feed)
+
     flavours = sorted({f.flavour for f in choice.files}) or ["Delta"]
     feed = Feed(
         items=(),
@@ -257,22 +262,24 @@ def read_feed(
         notes=choice.notes,
     )
     if second_process is None:
-        second_process = sum(f.path.stat().st_size for f in choice.files) >= SECOND_PROCESS_BYTES
+        threshold = SECOND_PROCESS_BYTES if choice.complete else DELTA_SECOND_PROCESS_BYTES
+        second_process = sum(f.path.stat().st_size for f in choice.files) >= threshold
     if second_process and forked.available():
-        feed.items = _in_children(reader, choice.files, feed)
+        feed.items = _in_children(reader, choice.files, feed, items)
         children = feed.items.children
         feed.description += f", parsed in {children} child process{'es' if children > 1 else ''}"
     else:
-        feed.items = reader.items(choice.files, feed)
+        feed.items = items()
     return feed
 
 
-def _in_children(reader: AafReader, files: list[AafFile], feed: Feed) -> reader_process.InChild:
+def _in_children(reader: AafReader, files: list[AafFile], feed: Feed, items: Callable[[], Iterator]
+                 ) -> reader_process.InChild:
     """The files parsed by child processes (`hub.sync.reader_process`). A Complet's files of people are
     shared out between one child per core, each taking the next file when done with one: the
     establishments and nomenclatures are read first, in the core (the people need them), and a file's
     items are numbered from where the files before it could end (a request takes 8 bytes at least). A
-    Delta, whose order counts, is read by one child."""
+    Delta, whose order counts, is read by one child, as ``items()``."""
     context = [f for f in files if f.file_type in CONTEXT_TYPES]
     people = [f for f in files if f.file_type not in CONTEXT_TYPES]
     children = min(os.cpu_count() or 1, len(people)) if all(f.flavour == "Complet" for f in files) else 1
@@ -289,7 +296,7 @@ def _in_children(reader: AafReader, files: list[AafFile], feed: Feed) -> reader_
     for f in people:
         starts.append(starts[-1] + f.path.stat().st_size // 8 + 1)
     if children < 2 or starts[-1] >= MAX_NUMBERS:
-        return reader_process.items_in_child("AAF", lambda: reader.items(files, feed), result, carried_back)
+        return reader_process.items_in_child("AAF", items, result, carried_back)
     taken = multiprocessing.get_context("fork").Value("i", 0)  # the next file to read, shared by the children
 
     def shared_out() -> Iterator:

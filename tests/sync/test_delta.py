@@ -12,6 +12,7 @@ def test_a_delta_patches_deletes_and_adds_then_is_not_replayed(hub_env):
     eleves = records(hub_env.aaf_dir, "Eleve")
     (renamed, attrs), (removed, _) = eleves[0], eleves[1]
     uai = hub_env.scalar("select uai from person where jointure = :j", j=renamed)
+    before = hub_env.rows("select match_key, status_since, updated_at from person where jointure = :j", j=renamed)[0]
     other_division = hub_env.scalar(
         "select code from study_group where uai = :u and kind = 'division' and code <> "
         "(select division from enrollment e join person p on p.id = e.person_id where p.jointure = :j)",
@@ -39,6 +40,9 @@ def test_a_delta_patches_deletes_and_adds_then_is_not_replayed(hub_env):
         "join person p on p.id = m.person_id where p.jointure = :j and g.kind = 'division'", j=renamed) \
         == other_division
     assert hub_env.scalar("select first_name from person where jointure = :j", j=renamed) == attrs["givenName"][0]
+    after = hub_env.rows("select match_key, status_since, updated_at from person where jointure = :j", j=renamed)[0]
+    assert after.match_key.startswith("NOUVEAU NOM|") and after.match_key != before.match_key  # an indexed column
+    assert after.status_since == before.status_since and after.updated_at != before.updated_at  # active since then
     assert hub_env.scalar("select status from person where jointure = :j", j=removed) == "pending_deletion"
     assert hub_env.scalar("select person_key from person where jointure = '99999999'") == f"ine:{ine}"
     assert hub_env.scalar("select count(*) from person where status = 'pending_deletion'") == 1

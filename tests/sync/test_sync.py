@@ -165,8 +165,10 @@ def test_soft_delete_restore_and_purge(synced):
     for path, content in snapshot.items():  # both come back …
         path.write_bytes(content)
     drop(synced.aaf_dir, "Eleve", {pupils[1]})  # … but only one stays
+    deleted_at = synced.scalar("select status_since from person where person_key = :k", k=ine_back)
     synced.run("sync", "aaf")
-    assert synced.scalar("select status from person where person_key = :k", k=ine_back) == "active"
+    back = synced.rows("select status, status_since, delete_after from person where person_key = :k", k=ine_back)[0]
+    assert back.status == "active" and back.status_since != deleted_at and back.delete_after is None
     assert synced.counts()["person.restore"] == 1
     synced.write_config("[sync]\ngrace_days = 0\n")
     synced.run("sync", "aaf")  # nothing new; the pending deletion keeps its date
