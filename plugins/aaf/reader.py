@@ -246,10 +246,11 @@ def read_feed(
     choice = choose(listing, mode, since)
     reader = AafReader(school_year)
     chosen = set(choice.files)
-    context = [] if choice.complete else [f for f in listing.files if f.file_type == "EtabEducNat" and f not in chosen]
+    # a Delta's structures: the EtabEducNat files outside the run, learnt where its files are read
+    outside = [] if choice.complete else [f for f in listing.files if f.file_type == "EtabEducNat" and f not in chosen]
 
-    def items() -> Iterator:  # a Delta's structures are learnt where its files are read
-        reader.learn_structures(context)
+    def items() -> Iterator:
+        reader.learn_structures(outside)
         yield from reader.items(choice.files, feed)
 
     flavours = sorted({f.flavour for f in choice.files}) or ["Delta"]
