@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, UniqueConstraint, insert
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 
@@ -45,15 +45,20 @@ def indexes_rebuilt(conn: Connection, tables: Sequence[Table]) -> Iterator[None]
     """
     postgresql = conn.dialect.name == "postgresql"
     foreign_keys = [fk for t in tables for fk in t.foreign_key_constraints] if postgresql else []
+    uniques = [c for t in tables for c in t.constraints if isinstance(c, UniqueConstraint)] if postgresql else []
     indexes = [index for t in tables for index in t.indexes if not index.unique]
     if postgresql:
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")  # sorts an index's keys in memory
     for fk in foreign_keys:
         conn.execute(DropConstraint(fk))
+    for constraint in uniques:
+        conn.execute(DropConstraint(constraint))
     for index in indexes:
         conn.execute(DropIndex(index))
     yield
     for index in indexes:
         conn.execute(CreateIndex(index))
+    for constraint in uniques:
+        conn.execute(AddConstraint(constraint))
     for fk in foreign_keys:
         conn.execute(AddConstraint(fk))

@@ -334,6 +334,7 @@ plan_change = Table(
     Column("relations", Boolean),  # people created or updated: whether apply rewrites their relations
     Index("ix_plan_change_run_op", "run_id", "op"),
     Index("ix_plan_change_run_key", "run_id", "key"),
+    Index("ix_plan_change_run_seq", "run_id", "seq"),  # a staged row's plan row; written in seq order: cheap
 )
 
 outbox = Table(

@@ -276,6 +276,7 @@ def _counts_by_uai(conn: Connection, run_id: int) -> dict[tuple[str, str], dict[
     changed = [
         pc.c.run_id == run_id,
         pc.c.entity == "person",
+        pc.c.op.in_(PERSON_OPS[1:]),  # a create touches nobody stored: its rows are not read (a first load's million)
         or_(pc.c.op != "update", sp.c.digest.is_(None), sp.c.digest != p.c.digest),
     ]
     rows = conn.execute(

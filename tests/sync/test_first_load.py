@@ -66,3 +66,28 @@ def test_a_first_load_stores_what_a_row_by_row_load_does_and_leaves_the_schema_w
     # a store that holds people is not loaded so: its tables stay open to readers while a run applies
     hub_env.run("sync", "aaf")
     assert _reasons(hub_env).count("first load of ") == 1
+
+
+def test_a_run_numbers_the_people_it_creates_after_the_stored_ones(hub_env):
+    """Created people take the highest stored id plus their staged seq (`apply._first_id`): a second run's
+    people come after the first's, their relations name them, and PostgreSQL's own numbering goes on after."""
+    hub_env.run("demo", "--persons", "80", "generate")
+    hub_env.run("sync", "aaf")
+    highest = hub_env.rows("select max(id) from person")[0][0]
+    doomed = ", ".join(f"'{k}'" for (k,) in hub_env.rows("select person_key from person where kind = 'eleve' "
+                                                          "order by id limit 5"))
+    engine = hub_env.engine()
+    try:
+        with engine.begin() as conn:  # the store forgets five pupils (and their relations): the next run creates them
+            conn.exec_driver_sql(f"delete from person where person_key in ({doomed})")
+    finally:
+        engine.dispose()
+
+    hub_env.run("sync", "aaf")
+    again = [i for (i,) in hub_env.rows(f"select id from person where person_key in ({doomed})")]
+    assert len(again) == 5 and min(again) > highest
+    enrolled = hub_env.rows(f"select count(*) from enrollment e join person p on p.id = e.person_id "
+                            f"where p.person_key in ({doomed})")
+    assert enrolled == [(5,)]
+    if hub_env.db_url.startswith("postgresql"):
+        assert hub_env.rows("select nextval(pg_get_serial_sequence('person', 'id'))")[0][0] > max(again)
