@@ -36,7 +36,7 @@ from hub.store.tables import (
     teaching_assignment,
 )
 
-LOAD_BATCH = 1000  # keys per `load_people` query
+LOAD_BATCH = 2000  # keys per `load_people` query
 
 
 def split_subjects(stored: str) -> tuple[str, ...]:
