@@ -417,15 +417,36 @@ def remove_staged(conn: Connection, run_id: int, seqs: list[int]) -> None:
 def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
     """Drop the staged rows (and the plan, unless kept for inspection) of runs given as ids or a select.
 
-    SQLite empties a table at once, without visiting its rows, when a DELETE has no condition: a table
-    holding only this run's rows is emptied so (a million-person run's rows: 4 s of deletes, then none).
+    A table holding only this run's rows is emptied whole, without visiting its rows: SQLite does so for a
+    DELETE without condition (a million-person run's rows: 4 s of deletes, then none); PostgreSQL truncates
+    it, once it holds the table's lock (taken without waiting: a run staging meanwhile keeps the DELETE).
+    A deleted row stays until vacuumed; the next run would read or truncate a million of them (a 1 %
+    Delta after a full run: 0.2 s).
     """
-    one_run = conn.dialect.name == "sqlite" and isinstance(run_ids, list) and len(run_ids) == 1
-    for table in STAGE_TABLES if keep_plan else (*STAGE_TABLES, plan_change):
-        if one_run and _holds_only(conn, table, run_ids[0]):
-            conn.execute(delete(table))
-        else:
+    tables = STAGE_TABLES if keep_plan else (*STAGE_TABLES, plan_change)
+    alone: list[Table] = []
+    if isinstance(run_ids, list) and len(run_ids) == 1 and _lock_now(conn, tables):
+        alone = [table for table in tables if _holds_only(conn, table, run_ids[0])]
+        if alone and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(t.name for t in alone))
+    for table in tables:
+        if table not in alone:
             conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
+        elif conn.dialect.name != "postgresql":
+            conn.execute(delete(table))
+
+
+def _lock_now(conn: Connection, tables) -> bool:
+    """Whether the run holds ``tables`` alone now: on PostgreSQL, their exclusive lock if nobody else writes
+    them (until the transaction ends); SQLite's writer holds the whole database already."""
+    if conn.dialect.name != "postgresql":
+        return True
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"LOCK TABLE {', '.join(t.name for t in tables)} IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except OperationalError:
+        return False
+    return True
 
 
 def _holds_only(conn: Connection, table: Table, run_id: int) -> bool:
@@ -439,18 +460,13 @@ def truncate_stage(conn: Connection) -> bool:
     otherwise). A deleted row stays in the table until vacuumed: after a million-person run, the next one
     read a million dead rows per table to find its own (1.3 s each, without autovacuum). Truncating frees
     them. The lock is taken first, without waiting: a run that starts meanwhile is seen, or stages after."""
-    if conn.dialect.name != "postgresql":
-        return False
-    tables = ", ".join(t.name for t in (*STAGE_TABLES, plan_change))
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE NOWAIT")
-    except OperationalError:  # another run uses them now
+    tables = (*STAGE_TABLES, plan_change)
+    if conn.dialect.name != "postgresql" or not _lock_now(conn, tables):  # another run uses them now
         return False
     under_way = exists().where(runs.c.action == "sync", runs.c.status.in_(("running", "applying")))
     if conn.execute(select(under_way)).scalar():
         return False
-    conn.exec_driver_sql(f"TRUNCATE {tables}")
+    conn.exec_driver_sql("TRUNCATE " + ", ".join(t.name for t in tables))
     return True
 
 

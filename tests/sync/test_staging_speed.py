@@ -76,51 +76,67 @@ def test_staging_tables_are_unlogged_on_postgresql_only(synced):
     assert synced.scalar(query, name="person") == "p"  # the store itself stays logged
 
 
-def test_a_run_starts_on_emptied_staging_tables_unless_another_is_under_way(synced):
-    """A row deleted at the end of a run stays in its table until vacuumed: the next run truncates the tables
-    (PostgreSQL), except while another sync run holds them or is journaled as under way."""
+def _other_run(engine) -> int:
+    """Journal a sync run under way (this process's: alive) with one staged row; its id."""
+    with engine.begin() as conn:
+        run_id = conn.exec_driver_sql(
+            "insert into run (action, trigger, status, dry_run, forced, started_at, records_read, complete, "
+            f"counts, pid, host) values ('sync', 'cli', 'running', false, false, CURRENT_TIMESTAMP, 0, false, '{{}}', "
+            f"{os.getpid()}, '{socket.gethostname()}') returning id").scalar()
+        conn.exec_driver_sql(
+            "insert into stage_person (run_id, seq, source, person_key, kind, last_name, first_name, match_key, "
+            f"digest, source_ref) values ({run_id}, 1, 'aaf', 'jnt:X', 'parent', 'A', 'B', 'A|B|', 'd', 'elsewhere')")
+    return run_id
+
+
+def test_a_run_empties_the_staging_tables_it_holds_alone_and_waits_for_nobody(synced):
+    """PostgreSQL keeps a deleted row in its table until vacuumed: a run truncates the staging tables at its
+    start if no other sync run is under way, and at its end those that hold no other run's rows; either
+    only with their lock, taken without waiting (a reader or a run staging keeps them as they are)."""
     if not synced.db_url.startswith("postgresql"):
         return  # SQLite reuses the pages freed by a delete
-    size = "select pg_relation_size('stage_person')"
+    size = "select pg_relation_size('{}')"
     (synced.root / "empty").mkdir()
     empty = {"HUB_PLUGINS__AAF__PATH": str(synced.root / "empty")}  # runs that stage nothing (no file: exit 1)
-    assert synced.scalar(size) > 0  # the demo's sync deleted its rows, and left them there
     engine = synced.engine()
     try:
+        with engine.begin() as conn:  # a row staged, then deleted: it stays in the table's pages
+            conn.exec_driver_sql("insert into stage_enrollment (run_id, seq, school_year, uai, mef, niveau, division, "
+                                 "subjects) values (999999, 1, 2026, '0000000A', '', '', '', '')")
+            conn.exec_driver_sql("delete from stage_enrollment")
+        assert synced.scalar(size.format("stage_enrollment")) > 0
         with engine.connect() as reader:
             reader.exec_driver_sql("LOCK TABLE stage_person IN ACCESS SHARE MODE")  # held to the end of the block
             synced.run("sync", "aaf", env=empty, expect=1)  # it does not wait for the reader
-            assert synced.scalar(size) > 0
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "insert into run (action, trigger, status, dry_run, forced, started_at, records_read, complete, "
-                f"counts, pid, host) values ('sync', 'cli', 'running', false, false, now(), 0, false, '{{}}', "
-                f"{os.getpid()}, '{socket.gethostname()}')")
+            assert synced.scalar(size.format("stage_enrollment")) > 0
+
+        other = _other_run(engine)
         synced.run("sync", "aaf", env=empty, expect=1)
-        assert synced.scalar(size) > 0
+        assert synced.rows("select run_id from stage_person") == [(other,)]  # under way: its row stays
+        assert synced.scalar(size.format("stage_enrollment")) == 0  # held alone: truncated at the end
+
         with engine.begin() as conn:
             conn.exec_driver_sql("update run set status = 'interrupted' where status = 'running'")
         synced.run("sync", "aaf", env=empty, expect=1)
-        assert synced.scalar(size) == 0
+        assert synced.scalar(size.format("stage_person")) == 0
     finally:
         engine.dispose()
 
 
-def test_an_applied_run_empties_the_staging_tables_but_keeps_another_runs_rows(sqlite_hub):
-    """SQLite: a run's staged rows go at its end by emptying the tables whole (`clear_stage`), unless another
-    run's rows are there too: those stay."""
-    sqlite_hub.run("demo", "--persons", "300", "generate")
-    other = ("insert into stage_person (run_id, seq, source, person_key, kind, last_name, first_name, match_key, "
-             "digest, source_ref) values (999999, 1, 'aaf', 'jnt:X', 'parent', 'A', 'B', 'A|B|', 'd', 'elsewhere')")
-    engine = sqlite_hub.engine()
+def test_an_applied_run_empties_the_staging_tables_but_keeps_another_runs_rows(hub_env):
+    """A run's staged rows go at its end by emptying the tables whole (`clear_stage`: SQLite's DELETE without
+    condition, PostgreSQL's TRUNCATE), unless another run's rows are there too: those stay."""
+    hub_env.run("demo", "--persons", "300", "generate")
+    engine = hub_env.engine()
     try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(other)  # a run under way elsewhere (not journaled: no run clears it)
+        other = _other_run(engine)
     finally:
         engine.dispose()
-    sqlite_hub.run("sync", "aaf")
-    assert sqlite_hub.scalar("select count(*) from person") > 0
-    assert sqlite_hub.rows("select run_id, person_key from stage_person") == [(999999, "jnt:X")]
-    assert sqlite_hub.scalar("select count(*) from plan_change") == 0
-    sqlite_hub.run("sync", "aaf", "--full")
-    assert sqlite_hub.scalar("select count(*) from stage_person") == 1
+    hub_env.run("sync", "aaf")
+    assert hub_env.scalar("select count(*) from person") > 0
+    assert hub_env.rows("select run_id, person_key from stage_person") == [(other, "jnt:X")]
+    assert hub_env.scalar("select count(*) from plan_change") == 0
+    if hub_env.db_url.startswith("postgresql"):  # the tables it held alone were truncated: no dead rows left
+        assert hub_env.scalar("select pg_relation_size('stage_enrollment')") == 0
+    hub_env.run("sync", "aaf", "--full")
+    assert hub_env.scalar("select count(*) from stage_person") == 1
