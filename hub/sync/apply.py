@@ -41,7 +41,6 @@ from hub.store.tables import (
 from hub.sync.continuity import YearRead, apply_school_years
 from hub.sync.outbox import write_outbox
 
-UPSERT_OPS = ("create", "update", "move", "restore")
 STATISTICS_REFRESH = 10_000  # changes after which PostgreSQL's statistics are refreshed in the same transaction
 DOMAIN_TABLES = (establishment, group, person, enrollment, group_membership, guardianship, teaching_assignment,
                  person_function)
@@ -57,6 +56,8 @@ def apply_plan(conn: Connection, run_id: int, *, now: datetime, grace_days: int,
                changes: int, creates: int = 0, years: list[YearRead] = ()) -> bool:
     """``changes``: the plan's size; ``creates``: the people it creates; ``years``: the school years the run
     brings (`hub.sync.continuity.school_years`). Returns whether it was applied as a first load (`first_load`)."""
+    if conn.dialect.name == "postgresql":  # first: see `_first_id` (runs applying wait for each other, never crosswise)
+        conn.exec_driver_sql("LOCK TABLE person IN SHARE ROW EXCLUSIVE MODE")
     big = conn.dialect.name == "postgresql" and changes >= STATISTICS_REFRESH
     if big:
         # the plan's real size, so that applying it joins by hash, not by an index probe per change
@@ -175,10 +176,9 @@ def _first_id(conn: Connection) -> int:
     """The ids of the people a run creates are numbered from the highest stored one, by their staged seq:
     their relations then find them by their plan row alone, not by looking their key up among a million
     people (a first load of a million into PostgreSQL: 3 s less). Numbering them itself, the run must be the
-    only one creating people until it commits: PostgreSQL's lock below waits for another run's apply (reads
-    go on); SQLite's transaction has held the database's write lock since its first write."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE person IN SHARE ROW EXCLUSIVE MODE")
+    only one creating people until it commits: on PostgreSQL, `apply_plan` locked the person table against
+    other writers first (reads go on); SQLite's transaction has held the database's write lock since its
+    first write."""
     return conn.execute(select(func.coalesce(func.max(person.c.id), 0))).scalar()
 
 
