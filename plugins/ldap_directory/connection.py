@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from ldap3 import NONE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as lx
 
 from hub.errors import SourceError
@@ -32,6 +32,10 @@ class Directory(Protocol):
 
     def search(self, base: str, flt: str, attributes: Iterable[str], doing: str) -> Iterator[tuple[str, dict]]:
         """(DN, {lower-cased attribute: [values]}) of each entry under ``base``, paged; SourceError otherwise."""
+        ...
+
+    def attribute_types(self) -> list[str]:
+        """The server's schema: its attribute type definitions (RFC 4512), or [] when it does not say."""
         ...
 
     def close(self) -> None: ...
@@ -115,6 +119,15 @@ class Ldap3Directory:
             self.check(self.conn.result, doing)
         except (lx.LDAPException, OSError) as exc:
             raise source_error(exc, self.settings, doing) from exc
+
+    def attribute_types(self) -> list[str]:
+        try:
+            self.conn.search("", "(objectClass=*)", BASE, attributes=["subschemaSubentry"])
+            subschema = (self.conn.response[0]["attributes"].get("subschemaSubentry") or ["cn=Subschema"])[0]
+            self.conn.search(subschema, "(objectClass=subschema)", BASE, attributes=["attributeTypes"])
+            return [v.decode() for v in self.conn.response[0]["raw_attributes"].get("attributeTypes", [])]
+        except (lx.LDAPException, OSError, IndexError, KeyError, UnicodeDecodeError):
+            return []
 
     def check(self, result: dict | None, doing: str) -> None:
         """Raise for a page that did not end in success.

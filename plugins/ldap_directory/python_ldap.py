@@ -94,6 +94,15 @@ class PythonLdapDirectory:
         except ldap.LDAPError as exc:
             raise self.error(exc, doing) from None
 
+    def attribute_types(self) -> list[str]:
+        try:
+            root = self.conn.search_s("", ldap.SCOPE_BASE, "(objectClass=*)", ["subschemaSubentry"])
+            subschema = (root[0][1].get("subschemaSubentry") or [b"cn=Subschema"])[0].decode()
+            found = self.conn.search_s(subschema, ldap.SCOPE_BASE, "(objectClass=subschema)", ["attributeTypes"])
+            return [v.decode() for v in found[0][1].get("attributeTypes", [])]
+        except (ldap.LDAPError, IndexError, UnicodeDecodeError):
+            return []
+
     def error(self, exc: ldap.LDAPError, doing: str) -> SourceError:
         """A libldap failure as the sentence ldap3's would give (`connection.failure`)."""
         info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from ldap3.core import exceptions as lx
 from ldaptest import require_client, require_slapd
 from pydantic import SecretStr, ValidationError
-from slapd import Slapd
+from slapd import ENT_SCHEMA, Slapd
 
 from hub.demo_roles import staff_roles
 from hub.errors import SourceError
@@ -203,6 +204,36 @@ def test_both_clients_read_the_same_records(changing_slapd):
     assert [p.source_ref for p in incremental[0] if isinstance(p, Person)] == [changed.source_ref]
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one child per core: this machine has one")
+def test_a_full_read_shares_its_people_out(slapd, academie, client):
+    """A full read on two cores: the structures here, then the people in two parts (by the last character
+    of their jointure), each searched on its own connection; together, every person once."""
+    logged = slapd.log_path.stat().st_size
+    feed = hub_read_directory(settings=settings_for(slapd, client=client), since=None, uai=None)
+    assert feed.description.endswith("people read by 2 child processes")
+    people = [item.source_ref for item in feed.items if isinstance(item, Person)]
+    assert len(people) == len(set(people)) == sum(academie.counts().values())
+    with slapd.log_path.open(errors="replace") as log:
+        log.seek(logged)
+        parts = {line.split("filter=")[1].strip() for line in log if " SRCH " in line and "Jointure=*" in line}
+    assert len(parts) == 2 and any("(!(|" in part for part in parts)
+
+
+def test_a_jointure_without_a_substring_rule_keeps_the_people_in_one_child(demo_ldif, academie, client, tmp_path):
+    """A schema that gives the jointure no substring rule: "ends with 0" would be Undefined, and so its
+    negation, for every person; the full read does not split them (one child) and misses nobody."""
+    schema = tmp_path / "ent.schema"
+    schema.write_text(ENT_SCHEMA.read_text().replace(
+        "EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch\n\tSYNTAX DirectoryString{64} SINGLE-VALUE )",
+        "EQUALITY caseIgnoreMatch\n\tSYNTAX DirectoryString{64} SINGLE-VALUE )", 1))
+    assert schema.read_text() != ENT_SCHEMA.read_text()
+    with Slapd(seed=[demo_ldif], schemas=("core", "cosine", "inetorgperson", schema)) as server:
+        feed = hub_read_directory(settings=settings_for(server, client=client), since=None, uai=None)
+        assert feed.description.endswith("read in a second process")
+        people = [item for item in feed.items if isinstance(item, Person)]
+    assert len(people) == sum(academie.counts().values())
+
+
 def test_reads_come_by_pages(slapd, academie, client):
     """The people arrive in pages of page_size (slapd's own log counts the searches), one search open
     at a time."""
@@ -250,8 +281,10 @@ def test_a_connection_lost_mid_read_raises(changing_slapd, client):
 
 def test_an_error_in_the_second_process_is_raised_in_the_core(changing_slapd, client):
     """The bind is checked here, then the reading process binds again: a server gone in between is the
-    same sentence as in this process, and the read stops."""
-    feed = hub_read_directory(settings=settings_for(changing_slapd, client=client), since=None, uai=None)
+    same sentence as in this process, and the read stops. (An incremental read: a full one reads the
+    structures here first, then the people in two children, `test_a_full_read_shares_its_people_out`.)"""
+    settings = settings_for(changing_slapd, client=client, second_process=True)
+    feed = hub_read_directory(settings=settings, since="20260101000000Z", uai=None)
     assert feed.description.endswith("read in a second process")
     changing_slapd.stop()
     with pytest.raises(SourceError, match=r"cannot connect to LDAP server .* \(Connection refused\)"):
