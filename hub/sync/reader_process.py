@@ -52,6 +52,24 @@ class Renumber:
     start: int
 
 
+def shared_out(parts: int, start: Callable[[int], int], read: Callable[[int], Iterable]) -> Callable[[], Iterator]:
+    """``items`` for `InChild` whose children share out ``parts`` parts of the input: each child takes the
+    next part not taken yet (a counter shared by the forked children) and yields `Renumber(start(i))`,
+    then ``read(i)``, until none is left."""
+    taken = multiprocessing.get_context("fork").Value("i", 0)
+
+    def items() -> Iterator:
+        while True:
+            with taken.get_lock():
+                i, taken.value = taken.value, taken.value + 1
+            if i >= parts:
+                return
+            yield Renumber(start(i))
+            yield from read(i)
+
+    return items
+
+
 def items_in_child(name: str, items: Callable[[], Iterable], result: Callable[[], object],
                    on_result: Callable[[object], None]) -> InChild:
     """What ``items()`` yields, computed in a forked child named after the source (``name``, e.g. "AAF");

@@ -55,7 +55,6 @@ attributes the hub does not keep (mobile, addresses…) are counted in one note,
 from __future__ import annotations
 
 import codecs
-import multiprocessing
 import os
 import re
 from collections import Counter
@@ -298,17 +297,7 @@ def _in_children(reader: AafReader, files: list[AafFile], feed: Feed, items: Cal
         starts.append(starts[-1] + f.path.stat().st_size // 8 + 1)
     if children < 2 or starts[-1] >= MAX_NUMBERS:
         return reader_process.items_in_child("AAF", items, result, carried_back)
-    taken = multiprocessing.get_context("fork").Value("i", 0)  # the next file to read, shared by the children
-
-    def shared_out() -> Iterator:
-        while True:
-            with taken.get_lock():
-                i, taken.value = taken.value, taken.value + 1
-            if i >= len(people):
-                return
-            yield reader_process.Renumber(starts[i])
-            yield from reader.items([people[i]], feed)
-
+    shared_out = reader_process.shared_out(len(people), starts.__getitem__, lambda i: reader.items([people[i]], feed))
     return reader_process.InChild("AAF", shared_out, result, carried_back, before=reader.items(context, feed),
                                   children=children)
 

@@ -26,7 +26,6 @@ is read here does not depend on the client.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -166,21 +165,14 @@ def _people_in_children(reader: DirectoryReader, directory: Directory, feed: Fee
     jointure = reader.names.get("ENTPersonJointure", "ENTPersonJointure")
     first = "(|" + "".join(f"({jointure}=*{c})" for c in FIRST_HALF) + ")"
     parts = [first, f"(!{first})"]  # every person in one of them, a jointure or not
-    taken = multiprocessing.get_context("fork").Value("i", 0)  # the next part to read, shared by the children
-
-    def shared_out() -> Iterator:
-        while True:
-            with taken.get_lock():
-                i, taken.value = taken.value, taken.value + 1
-            if i >= len(parts):
-                return
-            yield reader_process.Renumber(i * PART_NUMBERS)
-            yield from reader.people(open_directory(reader.settings), feed, None, parts[i])
+    items = reader_process.shared_out(
+        len(parts), lambda i: i * PART_NUMBERS,
+        lambda i: reader.people(open_directory(reader.settings), feed, None, parts[i]))
 
     def latest(cursor: str | None) -> None:
         feed.cursor = max(filter(None, (feed.cursor, cursor)), default=None)
 
-    return reader_process.InChild("LDAP", shared_out, lambda: feed.cursor, latest,
+    return reader_process.InChild("LDAP", items, lambda: feed.cursor, latest,
                                   before=reader.context(directory, None), children=2)
 
 
