@@ -216,6 +216,8 @@ def _apply_relations(conn: Connection, run_id: int, base: int) -> None:
     (``plan_change.relations``), by the staged ones. Keeping the others' rows took a third off a 1 % Delta
     at a million people: such a Delta changes names, rarely classes or parents. ``base``: see `_apply_people`."""
     pc, p = plan_change, person
+    # only a created or updated person's plan row has ``relations`` set: with no condition on the op, SQLite
+    # reaches it by the staged row's seq (ix_plan_change_run_seq), not by scanning the run's creates for each
     rewritten = pc.c.relations.is_(True)
     changed_ids = select(pc.c.person_id).where(_planned(run_id, "person", ("update", "move", "restore")), rewritten)
     for table, column in ((enrollment, "person_id"), (group_membership, "person_id"),
@@ -230,35 +232,32 @@ def _apply_relations(conn: Connection, run_id: int, base: int) -> None:
 
     se, sm, sg, sa, sf, g = (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function,
                              group)
-    # only a created or updated person's plan row has ``relations`` set: with no condition on the op, SQLite
-    # reaches it by the staged row's seq (ix_plan_change_run_seq), not by scanning the run's creates for each
-    upserted = rewritten
     conn.execute(insert(enrollment).from_select(
         ["person_id", "school_year", "uai", "mef", "niveau", "division", "subjects"],
         select(person_id, se.c.school_year, se.c.uai, se.c.mef, se.c.niveau, se.c.division, se.c.subjects)
-        .select_from(staged(se)).where(se.c.run_id == run_id, upserted),
+        .select_from(staged(se)).where(se.c.run_id == run_id, rewritten),
     ))
     conn.execute(insert(group_membership).from_select(
         ["group_id", "person_id"],
         select(g.c.id, person_id).select_from(staged(sm).join(g, and_(g.c.uai == sm.c.uai, g.c.code == sm.c.code)))
-        .where(sm.c.run_id == run_id, upserted),
+        .where(sm.c.run_id == run_id, rewritten),
     ))
     parent = p.alias("parent")
     conn.execute(insert(guardianship).from_select(
         ["pupil_id", "parent_id", "rank"],
         select(person_id, parent.c.id, sg.c.rank)
         .select_from(staged(sg).join(parent, parent.c.person_key == sg.c.parent_key))
-        .where(sg.c.run_id == run_id, upserted),
+        .where(sg.c.run_id == run_id, rewritten),
     ))
     conn.execute(insert(teaching_assignment).from_select(
         ["person_id", "uai", "group_code", "subject", "principal"],
         select(person_id, sa.c.uai, sa.c.group_code, sa.c.subject, sa.c.principal)
-        .select_from(staged(sa)).where(sa.c.run_id == run_id, upserted),
+        .select_from(staged(sa)).where(sa.c.run_id == run_id, rewritten),
     ))
     conn.execute(insert(person_function).from_select(
         ["person_id", "uai", "code", "label", "discipline"],
         select(person_id, sf.c.uai, sf.c.code, sf.c.label, sf.c.discipline)
-        .select_from(staged(sf)).where(sf.c.run_id == run_id, upserted),
+        .select_from(staged(sf)).where(sf.c.run_id == run_id, rewritten),
     ))
 
 

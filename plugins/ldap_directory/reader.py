@@ -125,16 +125,17 @@ def read_feed(settings, *, since: str | None, school_year: int) -> Feed:
         },
     )
     second_process = since is None if settings.second_process is None else settings.second_process
-    if (second_process and forked.available() and since is None and (os.cpu_count() or 1) > 1
-            and _splits_exactly(directory, reader.names.get("ENTPersonJointure", "ENTPersonJointure"))):
-        feed.items = _people_in_children(reader, directory, feed)
-        feed.description += ", people read by 2 child processes"
-    elif second_process and forked.available():
-        directory.close()  # the child binds its own: one LDAP session is never shared by two processes
-        feed.items = reader_process.items_in_child(
-            "LDAP", lambda: reader.items(open_directory(reader.settings), feed, since), lambda: feed.cursor,
-            lambda cursor: setattr(feed, "cursor", cursor))
-        feed.description += ", read in a second process"
+    jointure = reader.names.get("ENTPersonJointure", "ENTPersonJointure")
+    if second_process and forked.available():
+        if since is None and (os.cpu_count() or 1) > 1 and _splits_exactly(directory, jointure):
+            feed.items = _people_in_children(reader, directory, feed, jointure)
+            feed.description += ", people read by 2 child processes"
+        else:
+            directory.close()  # the child binds its own: one LDAP session is never shared by two processes
+            feed.items = reader_process.items_in_child(
+                "LDAP", lambda: reader.items(open_directory(reader.settings), feed, since), lambda: feed.cursor,
+                lambda cursor: setattr(feed, "cursor", cursor))
+            feed.description += ", read in a second process"
     else:
         feed.items = reader.items(directory, feed, since)
     return feed
@@ -156,13 +157,13 @@ def _splits_exactly(directory: Directory, attribute: str) -> bool:
     return False
 
 
-def _people_in_children(reader: DirectoryReader, directory: Directory, feed: Feed) -> reader_process.InChild:
+def _people_in_children(reader: DirectoryReader, directory: Directory, feed: Feed,
+                        jointure: str) -> reader_process.InChild:
     """A full read on two cores: the structures (and the parents' uids) first, in the core, on ``directory``;
     then the people in two parts, by the last character of their jointure, each searched on its own
     connection by a child (`hub.sync.reader_process`), which also turns them into staged rows. On two cores
     the reading child was the slower side of a million-person sync. The read's cursor is the latest stamp
-    either part saw."""
-    jointure = reader.names.get("ENTPersonJointure", "ENTPersonJointure")
+    either part saw. ``jointure``: the server's name for the jointure attribute."""
     first = "(|" + "".join(f"({jointure}=*{c})" for c in FIRST_HALF) + ")"
     parts = [first, f"(!{first})"]  # every person in one of them, a jointure or not
     items = reader_process.shared_out(
