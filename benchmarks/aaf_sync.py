@@ -36,7 +36,7 @@ HERE = Path(__file__).parent
 HUB = str(Path(sys.executable).with_name("hub"))
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import Database, measured  # noqa: E402
+from measure import Database, compile_hub, measured  # noqa: E402
 
 # The physical limit of a sync: parse every request and look at every attribute and value once
 RAW_READ = """
@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="run the core step under cProfile")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary folder)")
     args = parser.parse_args()
+    compile_hub()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hub-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "hub.toml").write_text(

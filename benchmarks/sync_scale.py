@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # the repository first: tests/plugins must not hide the plugins package
 sys.path.append(str(HERE.parent / "tests"))  # for tests/slapd.py
 
-from measure import RAW_ITERPARSE, Database, measured  # noqa: E402
+from measure import RAW_ITERPARSE, Database, compile_hub, measured  # noqa: E402
 from slapd import Slapd  # noqa: E402
 
 from hub.demo import generate_academie  # noqa: E402
@@ -249,6 +249,7 @@ def main() -> None:
         help="the LDAP readers whose hub sync is measured",
     )
     args = parser.parse_args()
+    compile_hub()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     for size in args.sizes:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date
 from functools import cache
 
-from sqlalchemy import Connection, String, bindparam, cast, literal, null, or_, select, union_all
+from sqlalchemy import Connection, String, Table, bindparam, cast, literal, null, or_, select, union_all
 
 from hub.model import (
     Enrollment,
@@ -24,6 +24,7 @@ from hub.model import (
     PersonStatus,
     TeachingAssignment,
 )
+from hub.store import among
 from hub.store.tables import (
     SUBJECT_SEPARATOR,
     enrollment,
@@ -33,6 +34,12 @@ from hub.store.tables import (
     guardianship,
     person,
     person_function,
+    stage_assignment,
+    stage_enrollment,
+    stage_function,
+    stage_guardianship,
+    stage_membership,
+    stage_person,
     teaching_assignment,
 )
 
@@ -44,30 +51,40 @@ def split_subjects(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(SUBJECT_SEPARATOR)) if stored else ()
 
 
-def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
-    """Stored identity key for each given key; ``jnt:X`` also finds a pupil stored under their INE."""
-    jointures = [key[4:] for key in keys if key.startswith("jnt:")]
-    rows = conn.execute(select(person.c.person_key, person.c.jointure).where(
-        or_(person.c.person_key.in_(keys), person.c.jointure.in_(jointures)))).all()
-    wanted = set(keys)
-    found = {row.person_key: row.person_key for row in rows if row.person_key in wanted}
+def resolve_keys(conn: Connection, keys: list[str]) -> dict[str, tuple[str, int]]:
+    """Stored identity key and id of the person each key names; ``jnt:X`` also finds a pupil stored under their
+    INE (a key names its own person first)."""
+    rows = conn.execute(select(person.c.person_key, person.c.jointure, person.c.id)
+                        .where(_naming(conn, person, keys))).all()  # fmt: skip
+    found = {row.person_key: (row.person_key, row.id) for row in rows}
     for row in rows:
         if row.jointure:
-            found.setdefault(f"jnt:{row.jointure}", row.person_key)
+            found.setdefault(f"jnt:{row.jointure}", (row.person_key, row.id))
     return {key: found[key] for key in keys if key in found}
+
+
+def _naming(conn: Connection, table: Table, keys: list[str]):
+    """Rows of ``table`` (person, stage_person) under one of ``keys``, or ``jnt:X`` for jointure X."""
+    jointures = [key[4:] for key in keys if key.startswith("jnt:")]
+    return or_(among(conn, table.c.person_key, keys), among(conn, table.c.jointure, jointures))
 
 
 def load_people(conn: Connection, keys: list[str], *, active_only: bool = False) -> dict[str, Person]:
     """The stored people with these identity keys (with ``active_only``, only those active), relations included,
     in two queries per `LOAD_BATCH` keys: every login asks for one person, a Delta or a delivery for hundreds."""
-    keys = list(keys)
-    parts: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))  # person id -> tag -> rows
+    keys, people = list(keys), {}
     active = [person.c.status == PersonStatus.ACTIVE] if active_only else []
     for start in range(0, len(keys), LOAD_BATCH):
         wanted = person.c.person_key.in_(keys[start : start + LOAD_BATCH])
-        ids = conn.execute(select(person.c.id).where(wanted, *active)).scalars().all()
-        for tag, pid, *values in conn.execute(_people_query(), {"ids": ids}) if ids else ():
-            parts[pid][tag].append(values)
+        people.update(people_by_id(conn, conn.execute(select(person.c.id).where(wanted, *active)).scalars().all()))
+    return people
+
+
+def people_by_id(conn: Connection, ids: list[int]) -> dict[str, Person]:
+    """The stored people with these ids (`LOAD_BATCH` at most), by identity key, relations included: one query."""
+    parts: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))  # person id -> tag -> rows
+    for tag, pid, *values in conn.execute(_people_query(), {"ids": ids}) if ids else ():
+        parts[pid][tag].append(values)
     return dict(_person(found) for found in parts.values())
 
 
@@ -113,6 +130,44 @@ def _person(parts: dict[str, list]) -> tuple[str, Person]:
         assignments=tuple(TeachingAssignment(a[0], a[1], a[2], a[3] in ("1", "true", "t")) for a in parts["a"]),
         functions=tuple(Function(*f[:4]) for f in parts["f"]),
     )
+
+
+def staged_seqs(conn: Connection, run_id: int, source: str, keys: list[str]) -> dict[str, list[int]]:
+    """The people a run staged from a source under each key (or ``jnt:X``: with jointure X), as their seqs in
+    order."""
+    sp = stage_person.c
+    named = select(sp.seq, sp.person_key, sp.jointure).where(sp.run_id == run_id, sp.source == source,
+                                                             _naming(conn, stage_person, keys))
+    rows = conn.execute(named.order_by(sp.seq)).all()
+    wanted, found = set(keys), defaultdict(list)
+    for row in rows:
+        for key in ({row.person_key, f"jnt:{row.jointure}"} if row.jointure else {row.person_key}) & wanted:
+            found[key].append(row.seq)
+    return found
+
+
+def staged_people(conn: Connection, run_id: int, seqs: list[int]) -> dict[int, Person]:
+    """People a run staged, as records, by seq: a Delta's later request about one of them applies on top."""
+    relations: dict[int, dict[Table, list]] = defaultdict(lambda: defaultdict(list))
+    for table in (stage_enrollment, stage_membership, stage_guardianship, stage_assignment, stage_function):
+        for row in conn.execute(select(table).where(table.c.run_id == run_id, among(conn, table.c.seq, seqs))):
+            relations[row.seq][table].append(row)
+    people = {}
+    staged = select(stage_person).where(stage_person.c.run_id == run_id, among(conn, stage_person.c.seq, seqs))
+    for p in conn.execute(staged):
+        rows = relations[p.seq]
+        e = rows[stage_enrollment][0] if rows[stage_enrollment] else None
+        people[p.seq] = Person(
+            kind=PersonKind(p.kind), last_name=p.last_name, first_name=p.first_name, jointure=p.jointure, ine=p.ine,
+            birth_date=p.birth_date, email=p.email, uai=p.uai, source_ref=p.source_ref,
+            enrollment=e and Enrollment(e.school_year, e.uai, e.mef, e.niveau, e.division, split_subjects(e.subjects)),
+            memberships=tuple(Membership(m.uai, m.code, GroupKind(m.kind)) for m in rows[stage_membership]),
+            guardians=tuple(Guardianship(g.parent_key, g.rank) for g in rows[stage_guardianship]),
+            assignments=tuple(TeachingAssignment(a.uai, a.group_code, a.subject, a.principal)
+                              for a in rows[stage_assignment]),
+            functions=tuple(Function(f.uai, f.code, f.label, f.discipline) for f in rows[stage_function]),
+        )  # fmt: skip
+    return people
 
 
 def load_establishment(conn: Connection, uai: str) -> Establishment | None:

@@ -91,7 +91,7 @@ class InChild:
         """The items: one child reads them all, in order."""
         yield from self.before
         for batch in self._received(None, None, 1):
-            yield from (_person(x) if type(x) is tuple else x for x in batch if type(x) is not Renumber)
+            yield from (unpacked(x) if type(x) is tuple else x for x in batch if type(x) is not Renumber)
 
     def converted(self, convert: Callable[[list], object], begin: Callable[[], None]) -> Iterator:
         """``convert(batch)`` for each batch of items, computed by the children (forked when the iteration
@@ -144,7 +144,7 @@ def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], obje
     """A child: read, send batches (converted, or people as tuples), then the result (or the error)."""
 
     def sent(batch: list) -> None:
-        send.send(("items", convert(batch) if convert else [_tuple(x) if type(x) is Person else x for x in batch]))
+        send.send(("items", convert(batch) if convert else [packed(x) if type(x) is Person else x for x in batch]))
 
     try:
         if begin:
@@ -165,7 +165,8 @@ def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], obje
         send.close()
 
 
-def _tuple(p: Person) -> tuple:
+def packed(p: Person) -> tuple:
+    """A person as plain tuples, to send to another process (see the module docstring); `unpacked` undoes it."""
     e = p.enrollment
     return (str(p.kind), p.last_name, p.first_name, p.jointure, p.ine, p.birth_date, p.email, p.uai,
             e and (e.school_year, e.uai, e.mef, e.niveau, e.division, e.subjects),
@@ -184,7 +185,7 @@ _FUNCTIONS: dict[tuple, Function] = {}
 SHARED_MAX = 50_000  # records kept per kind
 
 
-def _person(t: tuple) -> Person:
+def unpacked(t: tuple) -> Person:
     kind, last, first, jointure, ine, born, email, uai, e, memberships, guardians, assignments, functions, ref = t
     return Person(
         KINDS[kind], last, first, jointure, ine, born, email, uai,

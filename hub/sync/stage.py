@@ -9,17 +9,21 @@ in one run; `hub.sync.resolve` then settles who is who.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, exists, or_, select
+from sqlalchemy import Connection, Engine, Table, delete, exists, or_, select
 from sqlalchemy.exc import OperationalError
 
+from hub import forked
 from hub.continuity import Networks, with_continuity
-from hub.errors import RecordError
+from hub.errors import HubError, RecordError, redact
 from hub.hookspecs import Feed
 from hub.model import (
     Establishment,
@@ -31,7 +35,7 @@ from hub.model import (
     PersonPatch,
     Rejected,
 )
-from hub.store import records
+from hub.store import among, records
 from hub.store.bulk import insert_rows
 from hub.store.tables import (
     SUBJECT_SEPARATOR,
@@ -50,6 +54,7 @@ from hub.store.tables import (
     stage_rejected,
 )
 from hub.store.tables import run as runs
+from hub.sync import reader_process
 from hub.sync.journal import Journal
 from hub.sync.normalize import (
     KEY_WIDTH,
@@ -116,6 +121,8 @@ class Stager:
         self._writer: threading.Thread | None = None  # inserting the previous batch (see _write_behind)
         self._writer_error: BaseException | None = None
         self._waiting: list[tuple[int, PersonPatch | PersonDeletion]] = []
+        self._ahead: tuple[list, list, Future | None] | None = None  # a batch of them, its keys, their lookup
+        self._lookups: ProcessPoolExecutor | None = None  # the helper looking them up (see _look_ahead)
         # codes accepted where a UAI is expected: stored pseudo-structures, and those staged in this run
         self._nomenclatures: set[str] = set()
         self.pseudo = set(conn.execute(select(establishment.c.uai).where(establishment.c.pseudo)).scalars())
@@ -144,6 +151,9 @@ class Stager:
             raise
         finally:
             _restore_collections(threshold)
+            if self._lookups is not None:
+                self._lookups.shutdown(cancel_futures=True)
+                self._lookups = self._ahead = None
         if feed.records is not None:
             result.records_read = feed.records
         for note in feed.notes:
@@ -227,10 +237,8 @@ class Stager:
             self._stage_nomenclature(normalize_nomenclature(item))
         elif isinstance(item, Establishment):
             self._stage_establishment(normalize_establishment(item))
-        elif isinstance(item, PersonPatch):
-            self._stage_patch(item)
-        elif isinstance(item, PersonDeletion):
-            self._stage_deletion(item)
+        elif isinstance(item, (PersonPatch, PersonDeletion)):
+            self._stage_request(item)
         elif isinstance(item, Rejected):
             self.reject(self.source, item.source_ref, item.reason, item.key)
         else:
@@ -327,38 +335,103 @@ class Stager:
             n.digest(),
         )
 
-    def _stage_patch(self, patch: PersonPatch) -> None:
-        self._waiting.append((self.seq, patch))
-        if len(self._waiting) >= PATCH_BATCH:
-            self._stage_waiting()
-
-    def _stage_deletion(self, item: PersonDeletion) -> None:
+    def _stage_request(self, item: PersonPatch | PersonDeletion) -> None:
         self._waiting.append((self.seq, item))
         if len(self._waiting) >= PATCH_BATCH:
-            self._stage_waiting()
+            self._look_ahead()
+
+    def _look_ahead(self) -> None:
+        """Hand the waiting requests' lookups to a helper process, then stage the batch before, whose lookups are
+        done by now: the helper's queries and the core's patching run at once (a 1 % Delta at a million people
+        on SQLite: 2.6 s instead of 2.85; on PostgreSQL, whose server does most of the lookups' work, 0.1 s
+        less). The helper is forked once a batch is full, with connections of its own; a small Delta, or a
+        database in memory, is looked up in the core."""
+        batch, self._waiting = self._waiting, []
+        engine = self.conn.engine
+        if self._lookups is None and len(batch) >= PATCH_BATCH and forked.available() \
+                and engine.url.database not in (None, "", ":memory:"):  # fmt: skip
+            self._join_writer()  # forked: never while a thread inserts
+            self._lookups = ProcessPoolExecutor(1, multiprocessing.get_context("fork"), _open_store, (engine,))
+        keys = list({item.key for _, item in batch})
+        answer = self._lookups.submit(_look_up, keys) if self._lookups else None
+        self._stage_ahead()
+        self._ahead = (batch, keys, answer)
+
+    def _stage_ahead(self) -> None:
+        if self._ahead is None:
+            return
+        (batch, keys, answer), self._ahead = self._ahead, None
+        if answer is None:
+            found = _stored_people(self.conn, keys)
+        else:
+            try:
+                found = {key: (stored, reader_process.unpacked(p)) for key, (stored, p) in answer.result().items()}
+            except BrokenProcessPool:
+                raise HubError("the process looking up the people a Delta names ended unexpectedly") from None
+        self._stage_requests(batch, keys, found)
 
     def _stage_waiting(self) -> None:
-        """Patches and deletions name stored people: look them up a batch at a time."""
-        waiting, self._waiting = self._waiting, []
-        if not waiting:
-            return
-        self._join_writer()  # the connection is the writer's until it is done
-        keys = records.resolve_keys(self.conn, [item.key for _, item in waiting])
-        stored = records.load_people(self.conn, list({k for k in keys.values()}))
+        """The requests still waiting, at the end of a source's items."""
+        if self._waiting:
+            self._look_ahead()
+        self._stage_ahead()
+
+    def _stage_requests(self, waiting: list, names: list[str], found: dict[str, tuple[str, Person]]) -> None:
+        """Patches and deletions name people stored (``found``: key -> stored key and person), or staged by an
+        earlier request of this run: a Delta's requests apply in order (Monday's file renames a pupil, Tuesday's
+        moves them to another class: the pupil gets both). A person's last state in the batch is staged, in
+        place of what the run staged of them before."""
+        last = self.seq
+        self.flush()  # the rows of the items before are in the stage tables: a request may be about one of them
+        earlier = records.staged_seqs(self.conn, self.run_id, self.source, names)
+        staged = records.staged_people(self.conn, self.run_id, [s for seqs in earlier.values() for s in seqs])
+        deleted = self._deleted([stored_key for stored_key, _ in found.values()])
+        latest: dict[str, tuple[int, Person | None]] = {}  # key -> the batch's last word: (seq, person or deleted)
+        replaced: list[int] = []  # seqs staged before this batch, which its requests replace
         for seq, item in waiting:
             self.seq = seq
-            key = keys.get(item.key)
+            stored_key, stored = found.get(item.key, (None, None))
+            before = [s for s in earlier.get(item.key, ()) if s < seq]
+            if item.key in latest:
+                base = latest[item.key][1]
+            elif before:
+                base = staged[before[-1]]
+            else:
+                base = None if stored_key in deleted else stored
+            what = "modification" if isinstance(item, PersonPatch) else "deletion"
+            if base is None and (stored_key in deleted or item.key in latest):  # not kept as stored: it is gone
+                self.reject(self.source, item.source_ref, f"{what} of {item.key}, deleted by an earlier request")
+                continue
             try:
-                if key is None:
-                    what = "modification" if isinstance(item, PersonPatch) else "deletion"
+                if base is None and stored_key is None:
                     raise RecordError(item.source_ref, f"{what} of {item.key}, which is not stored")
                 if isinstance(item, PersonPatch):
-                    self._stage_person(normalize_person(apply_patch(stored[key], item), self.pseudo))
+                    person = normalize_person(apply_patch(base, item), self.pseudo)
                 else:
-                    self.result.deletions += 1
-                    self._add(stage_deletion, key, item.source_ref[:300])
+                    person = None
+                    if stored_key and stored_key not in deleted:
+                        self.result.deletions += 1
+                        self._add(stage_deletion, stored_key, item.source_ref[:300])
+                        deleted.add(stored_key)
             except RecordError as exc:
                 self.reject(self.source, exc.record or item.source_ref, exc.reason, item.key)
+                continue
+            if item.key not in latest and before:
+                replaced.append(before[-1])
+            latest[item.key] = (seq, person)
+        remove_staged(self.conn, self.run_id, replaced)
+        for seq, person in latest.values():
+            if person is not None:
+                self.seq = seq
+                self._stage_person(person)
+        self.seq = last
+
+    def _deleted(self, keys: list[str]) -> set[str]:
+        """Which of these stored people an earlier request of this run deleted."""
+        sd = stage_deletion.c
+        conn = self.conn
+        return set(conn.execute(select(sd.person_key).where(sd.run_id == self.run_id, among(conn, sd.person_key, keys)))
+                   .scalars())  # fmt: skip
 
     def _add(self, table, *values) -> None:
         self._rows[table].append((self.run_id, *values))
@@ -406,12 +479,40 @@ class Stager:
             insert_rows(self.conn, table, values)
 
 
+_STORE: Engine | None = None  # in a lookup helper (see Stager._look_ahead): the store, on connections of its own
+
+
+def _open_store(engine: Engine) -> None:
+    global _STORE
+    engine.dispose(close=False)  # the parent's connections stay the parent's
+    _STORE = engine
+
+
+def _stored_people(conn: Connection, keys: list[str]) -> dict[str, tuple[str, Person]]:
+    """Key -> stored key and person, for the keys that name a stored person."""
+    stored = records.resolve_keys(conn, keys)
+    people = records.people_by_id(conn, [pid for _, pid in stored.values()])
+    return {key: (stored_key, people[stored_key]) for key, (stored_key, _) in stored.items()}
+
+
+def _look_up(keys: list[str]) -> dict[str, tuple[str, tuple]]:
+    """In the helper: `_stored_people`, each person packed to travel back (`reader_process.packed`); an error
+    as a HubError, which can travel whatever its cause."""
+    try:
+        with _STORE.connect() as conn:
+            return {key: (stored_key, reader_process.packed(p)) for key, (stored_key, p)
+                    in _stored_people(conn, keys).items()}  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - raised again in the core
+        raise HubError(f"looking up the people a Delta names failed: {type(exc).__name__}: "
+                       f"{redact(str(exc)).splitlines()[0]}") from None
+
+
 def remove_staged(conn: Connection, run_id: int, seqs: list[int]) -> None:
     """Take staged records (people or establishments) out of the run."""
     for start in range(0, len(seqs), 500):
         chunk = seqs[start : start + 500]
         for table in (stage_person, *STAGE_CHILDREN, stage_establishment, stage_group, stage_nomenclature):
-            conn.execute(delete(table).where(table.c.run_id == run_id, table.c.seq.in_(chunk)))
+            conn.execute(delete(table).where(table.c.run_id == run_id, among(conn, table.c.seq, chunk)))
 
 
 def clear_stage(conn: Connection, run_ids, *, keep_plan: bool = False) -> None:
