@@ -183,11 +183,13 @@ def _first_id(conn: Connection) -> int:
 
 
 # SQLite rewrites a row's entry in every index on a column its UPDATE sets, changed or not (PostgreSQL compares).
-# A 1 % Delta at a million people touched 37,000 pages (150 MB of WAL) to rename 10,000 pupils: there, each
-# indexed column is set apart, on the rows where it changes. PostgreSQL sets them in one statement, as a row
-# updated several times leaves as many dead versions.
+# A 1 % Delta at a million people touched 37,000 pages (150 MB of WAL) to rename 10,000 pupils: there, the
+# indexed columns are set only where they change, by groups (the columns of one index); the rows that change
+# the same groups are updated by one statement, each row once (the rename: one statement instead of seven,
+# 0.45 s -> 0.29 s). PostgreSQL sets them in one statement, as a row updated several times leaves as many dead
+# versions.
 INDEXED_TOGETHER = (("source", "status", "status_since", "delete_after"), ("person_key",), ("ine",), ("jointure",),
-                    ("uai",), ("match_key",))
+                    ("uai", "kind"), ("match_key",))
 
 
 def _update_people(conn: Connection, run_id: int, now: datetime) -> None:
@@ -205,10 +207,13 @@ def _update_people(conn: Connection, run_id: int, now: datetime) -> None:
         conn.execute(update(p).values(values).where(*planned))
         return
     apart = {column for columns in INDEXED_TOGETHER for column in columns}
-    conn.execute(update(p).values({c: v for c, v in values.items() if c not in apart}).where(*planned))
-    for columns in INDEXED_TOGETHER:
-        changed = or_(*(p.c[c].is_distinct_from(values[c]) for c in columns))
-        conn.execute(update(p).values({c: values[c] for c in columns}).where(*planned, changed))
+    plain = [c for c in values if c not in apart]
+    # which index groups change, as bits: the rows that change the same groups are updated together, once each
+    changes = sum(case((or_(*(p.c[c].is_distinct_from(values[c]) for c in columns)), 1 << bit), else_=0)
+                  for bit, columns in enumerate(INDEXED_TOGETHER))
+    for (mask,) in conn.execute(select(changes).where(*planned).distinct()).all():
+        columns = plain + [c for bit, group in enumerate(INDEXED_TOGETHER) if mask & 1 << bit for c in group]
+        conn.execute(update(p).values({c: values[c] for c in columns}).where(*planned, changes == mask))
 
 
 def _apply_relations(conn: Connection, run_id: int, base: int) -> None:

@@ -199,3 +199,27 @@ def test_one_establishment_only(synced):
     assert synced.scalar("select uai from person where status = 'pending_deletion'") == uai
     assert synced.scalar("select count(*) from person where status = 'pending_deletion'") == 1
     assert "check letter" in synced.run("sync", "aaf", "--uai", uai[:7] + "Z", expect=1).output
+
+
+def test_one_run_changing_different_indexed_columns_stores_each_change(synced):
+    """SQLite updates the rows that change the same indexed columns together: a rename, a move, a new e-mail
+    and a first name in one run each land, and nothing else of those people changes."""
+    by_uai = pupils_by_uai(synced)
+    source_uai, target_uai = list(by_uai)[:2]
+    renamed, moved, mailed, untouched = by_uai[source_uai][:4]
+    before = {j: synced.rows("select * from person where jointure = :j", j=j)[0]._asdict()
+              for j in (renamed, moved, mailed, untouched)}
+    changes = {renamed: ("sn", "RENOMMÉ"), moved: ("ENTPersonStructRattach", target_uai),
+               mailed: ("mail", "nouvelle@example.org")}
+    rewrite(synced.aaf_dir, "Eleve", lambda id_, attrs, request: set_attr(request, *changes[id_])
+            if id_ in changes else None)
+    synced.run("sync", "aaf")
+    counts = synced.counts()
+    assert (counts.get("person.update"), counts.get("person.move")) == (2, 1), counts
+    after = {j: synced.rows("select * from person where jointure = :j", j=j)[0]._asdict() for j in before}
+    differ = {j: sorted(c for c in before[j] if before[j][c] != after[j][c]) for j in before}
+    assert differ == {renamed: ["digest", "last_name", "match_key", "updated_at"],
+                      moved: ["digest", "relations_digest", "uai", "updated_at"],
+                      mailed: ["digest", "email", "updated_at"], untouched: []}, differ
+    assert (after[renamed]["last_name"], after[moved]["uai"], after[mailed]["email"]) == \
+        ("RENOMMÉ", target_uai, "nouvelle@example.org")
