@@ -8,12 +8,14 @@ are created or updated, never deleted by a feed.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, null, or_, select, union
 
 from hub.model import PersonKind, PersonStatus
 from hub.settings import Thresholds
+from hub.store.bulk import indexes_rebuilt
 from hub.store.tables import (
     establishment,
     guardianship,
@@ -27,6 +29,7 @@ from hub.store.tables import (
     stage_person,
     stage_rejected,
 )
+from hub.sync.apply import first_load
 from hub.sync.continuity import plan_archives
 from hub.sync.relations import plan_relations
 
@@ -96,7 +99,12 @@ def compute_plan(
     """
     _plan_establishments(conn, run_id)
     _plan_nomenclatures(conn, run_id)
-    _plan_person_upserts(conn, run_id)
+    # PostgreSQL: a first load's million plan rows, their indexes built once after them (2.9 s -> 1.6 s; SQLite
+    # gains nothing: it grows them in order)
+    loading = conn.dialect.name == "postgresql" and first_load(
+        conn, conn.execute(select(func.count()).where(stage_person.c.run_id == run_id)).scalar())
+    with indexes_rebuilt(conn, [plan_change]) if loading else nullcontext():
+        _plan_person_upserts(conn, run_id)
     plan = Plan(run_id, rolled_over=list(rolled_over))
     plan.parents_kept = _plan_person_deletes(conn, run_id, complete_sources=complete_sources, uai=uai)
     for op in disabled_ops:
