@@ -11,7 +11,8 @@ from plugins.aaf import writer
 
 @pytest.fixture(params=[1, stage.PATCH_BATCH], ids=["batch-1", "batch-default"])
 def delta_env(request, hub_env, monkeypatch):
-    """A synced académie whose Complet files are gone; each request looked up alone, or all together."""
+    """A synced académie whose Complet files are gone; the requests looked up one at a time (by the helper
+    process, a batch being full at once), or 2,000 at a time (a small Delta: by the core)."""
     monkeypatch.setattr(stage, "PATCH_BATCH", request.param)
     hub_env.run("demo", "--persons", "300", "generate")
     hub_env.run("sync", "aaf")
