@@ -75,7 +75,7 @@ def load_people(conn: Connection, keys: list[str], *, active_only: bool = False)
     keys, people = list(keys), {}
     active = [person.c.status == PersonStatus.ACTIVE] if active_only else []
     for start in range(0, len(keys), LOAD_BATCH):
-        wanted = person.c.person_key.in_(keys[start : start + LOAD_BATCH])
+        wanted = among(conn, person.c.person_key, keys[start : start + LOAD_BATCH])
         people.update(people_by_id(conn, conn.execute(select(person.c.id).where(wanted, *active)).scalars().all()))
     return people
 

@@ -142,7 +142,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             report.plan = compute_plan(conn, run_id, complete_sources=complete, uai=options.uai,
                                        disabled_ops=options.disabled_ops,
                                        entities=frozenset().union(*(s.entities for s in scopes.values())),
-                                       rolled_over=rolled_over(years))
+                                       rolled_over=rolled_over(years), staged_people=report.total.persons)
             population = populations(conn, report.plan, settings.sync.thresholds.floor)
             report.emptied = emptied_establishments(conn, run_id, complete)
         journal.update(run_id, records_read=report.total.records_read, complete=bool(complete))
