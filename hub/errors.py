@@ -11,6 +11,11 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
+def database_cause(exc: Exception) -> str:
+    """"database error: " and the first line of the database's own message (the next ones may quote a row:
+    a pupil's data, which the journal does not keep), without credentials."""
+    return f"database error: {redact(str(getattr(exc, 'orig', None) or exc)).splitlines()[0]}"
+
 
 class HubError(Exception):
     """Base of every error the hub expects and explains."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Table, UniqueConstraint, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 
@@ -21,10 +22,14 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple]) -> None:
     names = [c.name for c in table.columns]
     dialect = conn.dialect.name
     if dialect == "postgresql":
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
         cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except conn.dialect.dbapi.Error as exc:  # by the driver, past SQLAlchemy: wrapped as it would have
+            raise DBAPIError.instance(statement, None, exc, conn.dialect.dbapi.Error) from exc
     elif dialect == "sqlite":
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
                              f"({', '.join('?' * len(names))})", rows)

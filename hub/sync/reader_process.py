@@ -93,19 +93,20 @@ class InChild:
         for batch in self._received(None, None, 1):
             yield from (unpacked(x) if type(x) is tuple else x for x in batch if type(x) is not Renumber)
 
-    def converted(self, convert: Callable[[list], object], begin: Callable[[], None]) -> Iterator:
+    def converted(self, convert: Callable[[list], object], begin: Callable[[], None],
+                  end: Callable[[], None] | None = None) -> Iterator:
         """``convert(batch)`` for each batch of items, computed by the children (forked when the iteration
-        starts, with ``convert``'s object as it is then; each calls ``begin()`` first): what it returns,
-        the batches of different children in any order."""
-        return self._received(convert, begin, self.children)
+        starts, with ``convert``'s object as it is then; each calls ``begin()`` first, and ``end()`` after
+        its last batch): what it returns, the batches of different children in any order."""
+        return self._received(convert, begin, self.children, end)
 
-    def _received(self, convert, begin, count: int) -> Iterator:
+    def _received(self, convert, begin, count: int, end=None) -> Iterator:
         name = self.name
         context = multiprocessing.get_context("fork")
         children, results = {}, [None] * count
         for k in range(count):
             receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_produce, args=(name, self.items, self.result, send, convert, begin),
+            child = context.Process(target=_produce, args=(name, self.items, self.result, send, convert, begin, end),
                                     name=f"{name.lower()}-reader-{k}", daemon=True)
             child.start()
             send.close()  # the child's end: once it exits, recv() says so instead of waiting forever
@@ -140,7 +141,8 @@ class InChild:
 
 
 def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], object], send,
-             convert: Callable[[list], object] | None, begin: Callable[[], None] | None) -> None:
+             convert: Callable[[list], object] | None, begin: Callable[[], None] | None,
+             end: Callable[[], None] | None) -> None:
     """A child: read, send batches (converted, or people as tuples), then the result (or the error)."""
 
     def sent(batch: list) -> None:
@@ -156,6 +158,8 @@ def _produce(name: str, items: Callable[[], Iterable], result: Callable[[], obje
                 sent(batch)
                 batch = []
         sent(batch)
+        if end:
+            end()
         send.send(("end", result()))
     except SourceError as exc:
         send.send(("error", SourceError(str(exc))))

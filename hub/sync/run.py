@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.clock import now
-from hub.errors import HubError, SourceError, redact
+from hub.errors import HubError, SourceError, database_cause
 from hub.hookspecs import Feed
 from hub.settings import HubSettings
 from hub.store import locks
@@ -191,7 +191,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             journal.finish(run_id, "applied", counts=_counts(report), conn=conn)
         return report
     except SQLAlchemyError as exc:  # the database refused something: the run failed, and says why
-        cause = f"database error: {redact(str(getattr(exc, 'orig', None) or exc)).splitlines()[0]}"
+        cause = database_cause(exc)
         report.status, report.message = "failed", cause
         journal.finish(run_id, "failed", counts=_counts(report), message=cause)
         raise HubError(f"{cause}; nothing was applied (run {run_id})") from exc

@@ -19,11 +19,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, delete, exists, or_, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hub import forked
 from hub.continuity import Networks, with_continuity
-from hub.errors import HubError, RecordError, redact
+from hub.errors import HubError, RecordError, SourceError, database_cause, redact
 from hub.hookspecs import Feed
 from hub.model import (
     Establishment,
@@ -123,6 +123,7 @@ class Stager:
         self._waiting: list[tuple[int, PersonPatch | PersonDeletion]] = []
         self._ahead: tuple[list, list, Future | None] | None = None  # a batch of them, its keys, their lookup
         self._lookups: ProcessPoolExecutor | None = None  # the helper looking them up (see _look_ahead)
+        self._own: Connection | None = None  # in a reader's child on PostgreSQL, its own (see _begin_in_child)
         # codes accepted where a UAI is expected: stored pseudo-structures, and those staged in this run
         self._nomenclatures: set[str] = set()
         self.pseudo = set(conn.execute(select(establishment.c.uai).where(establishment.c.pseudo)).scalars())
@@ -143,7 +144,8 @@ class Stager:
                     self._write_behind()
             if children:
                 self._join_writer()  # they are forked: never while a thread inserts
-                self._stage_converted(children.converted(self._rows_in_child, self._begin_in_child))
+                self._stage_converted(children.converted(self._rows_in_child, self._begin_in_child,
+                                                         self._end_in_child))
             self._stage_waiting()
             self.flush()
         except BaseException:
@@ -202,14 +204,46 @@ class Stager:
                 with suppress(RecordError):
                     self._learn(normalize_establishment(item))
             back.append((self.seq, item))
-        rows, self._rows, self._pending = self._rows, defaultdict(list), 0
+        if self._own is not None:  # inserted here, a batch of batches at a time (see _begin_in_child)
+            if self._pending >= self.batch_size:
+                self._insert_own()
+            return self.seq, read, self.result.persons - persons, {}, back
+        rows = self._take_rows()
         return self.seq, read, self.result.persons - persons, {t.name: r for t, r in rows.items()}, back
 
     def _begin_in_child(self) -> None:
         """In a reader's child, first: the rows the core had not inserted yet when it forked stay the core's;
-        the items are numbered on from the core's last number (see `Renumber`)."""
+        the items are numbered on from the core's last number (see `Renumber`).
+
+        On PostgreSQL the child inserts its rows itself, on a connection of its own, committed at its end
+        (`_end_in_child`), before the core reads them: sending them to the core cost both sides a pickle
+        of each row, and the core the COPY (a million AAF people: 2.7 million rows, some 2 s of the core's
+        20). A run that fails afterwards clears them (`clear_stage`), as it clears its own. SQLite has one
+        writer: there the core inserts them.
+        """
         self._rows, self._pending = defaultdict(list), 0
         self._first = self.seq
+        self._own = None
+        if self.conn.dialect.name == "postgresql":
+            engine = self.conn.engine
+            engine.dispose(close=False)  # the core's connections stay the core's: self.conn is never used here
+            self._own = engine.connect()
+            self._own.begin()  # the COPY goes by the driver: without it, commit() would find nothing to commit
+
+    def _end_in_child(self) -> None:
+        """In a reader's child, after its last batch: its rows left are inserted and committed."""
+        if self._own is not None:
+            self._insert_own()
+            self._own.commit()
+            self._own.close()
+
+    def _insert_own(self) -> None:
+        """In a reader's child: its waiting rows, on its own connection. The database's refusal fails the run
+        as the core's would, with its first line (the next ones quote the row)."""
+        try:
+            self._insert(self._take_rows(), self._own)
+        except SQLAlchemyError as exc:
+            raise SourceError(database_cause(exc)) from None
 
     def _stage_converted(self, batches: Iterable[tuple]) -> None:
         """Stage what `_rows_in_child` made of each batch (of several children, in any order)."""
@@ -226,6 +260,8 @@ class Stager:
                 self._pending += len(values)
             if self._pending >= self.batch_size:
                 self._write_behind()
+            elif not rows:  # the child inserted them (see _begin_in_child)
+                self._report_progress()
 
     def _stage_item(self, item) -> None:
         if isinstance(item, Person):
@@ -440,6 +476,7 @@ class Stager:
     def flush(self) -> None:
         """Insert every waiting row now (after the rows being written behind, if any)."""
         self._join_writer()
+        self._report_progress()
         self._insert(self._take_rows())
 
     def _write_behind(self) -> None:
@@ -450,6 +487,7 @@ class Stager:
         connection, which nothing else uses until `_join_writer` says the batch is in.
         """
         self._join_writer()
+        self._report_progress()
         rows = self._take_rows()
         self._writer = threading.Thread(target=self._insert_in_thread, args=(rows,), name="stage-writer")
         self._writer.start()
@@ -470,13 +508,15 @@ class Stager:
 
     def _take_rows(self) -> dict:
         rows, self._rows, self._pending = self._rows, defaultdict(list), 0
-        if self.on_progress:
-            self.on_progress(sum(r.records_read for r in self.results.values()))
         return rows
 
-    def _insert(self, rows: dict) -> None:
+    def _report_progress(self) -> None:
+        if self.on_progress:
+            self.on_progress(sum(r.records_read for r in self.results.values()))
+
+    def _insert(self, rows: dict, conn: Connection | None = None) -> None:
         for table, values in rows.items():
-            insert_rows(self.conn, table, values)
+            insert_rows(conn or self.conn, table, values)
 
 
 _STORE: Engine | None = None  # in a lookup helper (see Stager._look_ahead): the store, on connections of its own

@@ -79,3 +79,26 @@ def test_a_source_error_in_a_child_is_raised_as_it_is():
     with pytest.raises(SourceError, match="^file 2: malformed XML$"):
         read(shared_parts(refuse))
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one child per core")
+def test_each_child_ends_after_its_last_batch_and_an_error_there_stops_the_read(tmp_path):
+    """``end``: where a child finishes its own work (the stager's children commit their rows there)."""
+
+    def convert(batch):
+        return os.getpid(), len(batch)
+
+    def end():
+        (tmp_path / f"{os.getpid()}.ended").touch()
+
+    feed = InChild("TEST", shared_parts(lambda part: time.sleep(0.05)), lambda: None, lambda _: None, children=2)
+    pids = {pid for pid, _ in feed.converted(convert, lambda: None, end)}
+    assert {int(p.stem) for p in tmp_path.glob("*.ended")} == pids and len(pids) == 2
+
+    def refuse():
+        raise SourceError("database error: no space left on device")
+
+    feed = InChild("TEST", shared_parts(), lambda: None, lambda _: None, children=2)
+    with pytest.raises(SourceError, match="^database error: no space left on device$"):
+        list(feed.converted(convert, lambda: None, refuse))
+    assert multiprocessing.active_children() == []
