@@ -23,7 +23,7 @@ from hub.clock import now
 from hub.errors import HubError, SourceError, database_cause
 from hub.hookspecs import Feed
 from hub.settings import HubSettings
-from hub.store import locks
+from hub.store import CheckpointBehind, locks
 from hub.store.tables import establishment, run, source_state, stage_establishment
 from hub.sync.apply import apply_plan, forget_left_out_links, missing_parents
 from hub.sync.continuity import (
@@ -117,9 +117,10 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
                            forced=options.force, options=options.recorded())
     report = SyncReport(run_id, "running")
     progress = Progress(journal, run_id, on_records=options.on_progress)
+    checkpoint = CheckpointBehind(engine)
     try:
         states = {source: _source_state(engine, source) for source in options.sources}
-        with engine.begin() as conn:
+        with checkpoint.begin() as conn:  # staging's pages reach the database file while the run goes on
             stager = Stager(conn, run_id, journal, batch_size=settings.sync.batch_size, uai=options.uai,
                             on_progress=progress.records,
                             networks=load_networks(conn, settings.continuity.networks))
@@ -189,6 +190,7 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
             clear_stage(conn, [run_id])
             report.status, report.seconds = "applied", time.perf_counter() - started
             journal.finish(run_id, "applied", counts=_counts(report), conn=conn)
+            checkpoint.join()  # before this commit, which checkpoints what the run applied
         return report
     except SQLAlchemyError as exc:  # the database refused something: the run failed, and says why
         cause = database_cause(exc)
@@ -203,6 +205,8 @@ def _sync_locked(engine: Engine, settings: HubSettings, plugins, options: SyncOp
         if isinstance(exc, SourceError):
             raise SourceError(f"{exc}; nothing was applied") from exc
         raise
+    finally:
+        checkpoint.join()
 
 
 def _require_establishment(conn: Connection, run_id: int, uai: str) -> None:
