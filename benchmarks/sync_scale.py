@@ -11,6 +11,10 @@ step, each its own process.
 
     python benchmarks/sync_scale.py --sizes 10000 100000 1000000
     python benchmarks/sync_scale.py --sizes 100000 --sources ldap --databases sqlite --ldap-clients python-ldap
+    python benchmarks/sync_scale.py --sizes 1000000 --sources ldap --ldap-clients python-ldap --runs 3
+
+``--runs 3`` measures the full sync three times (each into a fresh database) and the steady
+incremental three times, and keeps the medians: one run's time swings by 10 % on a shared machine.
 
 LDAP ratios (``ratio_to_raw``) are to the raw python-ldap read, the issue's yardstick
 (``ratio_to_raw_ldap3`` beside it).
@@ -113,29 +117,44 @@ def hub_env(config: Path, db: Database, **extra: str) -> dict:
     return {"HUB_CONFIG": str(config), "HUB_DATABASE_URL": db.url, **extra}
 
 
-def run_source(source: str, config: Path, databases: list[str], work: Path, env: dict, change) -> dict:
-    """Full sync, then 1 % changed and the incremental sync, on each database."""
+def run_source(source: str, config: Path, databases: list[str], work: Path, env: dict, change, runs: int) -> dict:
+    """Full sync, then 1 % changed and the incremental sync, on each database; with ``runs`` > 1, the steady
+    incremental ``runs`` times and the full sync ``runs`` times in all (each into a fresh database), medians kept:
+    the machine's load swings."""
     results = {}
     for kind in databases:
-        db = Database(kind, work)
-        try:
-            environment = hub_env(config, db, **env)
-            subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **environment}, check=True, capture_output=True)
-            full = measured([HUB, "sync", source], environment)
-            first = measured([HUB, "sync", source], change(environment))
-            again = measured([HUB, "sync", source], change(environment))  # steady state: see the note below
-            results[kind] = {
-                "full_sync": full,
-                "incremental_1pct_first": first,
-                "incremental_1pct": again,
-                "incremental_share_of_full": round(again["seconds"] / full["seconds"], 3),
-            }
-        finally:
-            db.drop()
+        fulls, steady = [], []
+        for run in range(runs):
+            db = Database(kind, work)
+            try:
+                environment = hub_env(config, db, **env)
+                subprocess.run([HUB, "db", "upgrade"], env={**os.environ, **environment}, check=True,
+                               capture_output=True)  # fmt: skip
+                fulls.append(measured([HUB, "sync", source], environment))
+                if run == 0:
+                    first = measured([HUB, "sync", source], change(environment))
+                    steady = [measured([HUB, "sync", source], change(environment)) for _ in range(runs)]  # see below
+            finally:
+                db.drop()
+        full, again = median_run(fulls), median_run(steady)
+        results[kind] = {
+            "full_sync": full,
+            "incremental_1pct_first": first,
+            "incremental_1pct": again,
+            "incremental_share_of_full": round(again["seconds"] / full["seconds"], 3),
+        }
+        if runs > 1:
+            results[kind]["full_sync_runs"] = [r["seconds"] for r in fulls]
+            results[kind]["incremental_1pct_runs"] = [r["seconds"] for r in steady]
     return results
 
 
-def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients: list[str]) -> dict:
+def median_run(runs: list[dict]) -> dict:
+    """The run of median seconds (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
+def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients: list[str], runs: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"hub-scale-{size}-"))
     academie = generate_academie(persons=size, seed=1, school_year=2026)
     result: dict = {"persons": size, "counts": {str(k): n for k, n in academie.counts().items()}}
@@ -162,7 +181,7 @@ def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients
             )
             return {**environment, "HUB_PLUGINS__AAF__MODE": "delta"}
 
-        syncs = run_source("aaf", config, databases, work, {}, aaf_delta)
+        syncs = run_source("aaf", config, databases, work, {}, aaf_delta, runs)
         result["aaf"] = {"raw_iterparse": baseline, **syncs}
         for numbers in syncs.values():
             numbers["ratio_to_raw"] = round(numbers["full_sync"]["seconds"] / baseline["seconds"], 2)
@@ -224,7 +243,7 @@ def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients
                     client = "{client}"
                     """)
                 )
-                result["ldap"][client] = run_source("ldap", config, databases, work, secret, ldap_modify)
+                result["ldap"][client] = run_source("ldap", config, databases, work, secret, ldap_modify, runs)
         raws = result["ldap"]
         for client in ldap_clients:
             for numbers in raws[client].values():
@@ -248,12 +267,14 @@ def main() -> None:
         choices=["ldap3", "python-ldap"],
         help="the LDAP readers whose hub sync is measured",
     )
+    parser.add_argument("--runs", type=int, default=1, help="full syncs and steady incrementals each: medians kept")
     args = parser.parse_args()
     compile_hub()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     for size in args.sizes:
-        results.setdefault(str(size), {}).update(bench_size(size, args.databases, args.sources, args.ldap_clients))
+        measured_size = bench_size(size, args.databases, args.sources, args.ldap_clients, args.runs)
+        results.setdefault(str(size), {}).update(measured_size)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results[str(size)], indent=2), flush=True)
 

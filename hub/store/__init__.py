@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ARRAY, Connection, Engine, Table, any_, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from hub.errors import HubError, redact
 
@@ -106,8 +106,9 @@ class CheckpointBehind:
 
     SQLite's commit checkpoints the WAL in the committing thread once it passes 1,000 pages. The transaction of
     `begin` turns that off on its connection (on again after its commit); then a thread checkpoints on a
-    connection of its own (PASSIVE: it waits for nobody). `join` before the next big commit, whose own
-    checkpoint a running one would skip. Nothing to do on PostgreSQL, or for a database in memory.
+    connection of its own (PASSIVE: it waits for nobody; a commit meanwhile, whose own checkpoint finds it
+    running, skips it). `join` before the next big commit, whose checkpoint a running one would skip. Nothing
+    to do on PostgreSQL, or for a database in memory.
     """
 
     def __init__(self, engine: Engine):
@@ -131,17 +132,25 @@ class CheckpointBehind:
             finally:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")  # SQLite's default, for the pool's next user
                 conn.commit()
-        self.thread = threading.Thread(target=self._checkpoint, name="wal-checkpoint", daemon=True)
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._checkpoint, args=(started,), name="wal-checkpoint", daemon=True)
         self.thread.start()
+        started.wait()  # its connection open: it checkpoints before the caller's next commit would try to
 
     def join(self) -> None:
         if self.thread is not None:
             self.thread.join()
             self.thread = None
 
-    def _checkpoint(self) -> None:
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    def _checkpoint(self, started: threading.Event) -> None:
+        try:
+            with self.engine.connect() as conn:
+                started.set()
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except SQLAlchemyError:
+            pass  # the next commit's own checkpoint copies the pages instead
+        finally:
+            started.set()
 
 
 def alembic_config(engine: Engine) -> Config:

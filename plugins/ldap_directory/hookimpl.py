@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from hub.hookspecs import hookimpl
 from hub.sdet import current_school_year
 from hub.settings import Strict
-from plugins.ldap_directory import ldif, reader
+from plugins.ldap_directory import reader
 from plugins.ldap_directory.presets import DEFAULT_ATTRIBUTES, PRESETS
 
 DEFAULT_DEMO_DIR = Path("var/demo/ldap")
@@ -157,6 +157,8 @@ def hub_write_demo(settings: Settings | None, academie, directory: Path | None) 
     LDAP has no drop folder: without ``directory`` the file goes to ``var/demo/ldap/academie.ldif``
     under the current directory.
     """
+    from plugins.ldap_directory import ldif  # the demo's writer: no sync needs it (nor ldap3, which it imports)
+
     target = (Path(directory) if directory is not None else DEFAULT_DEMO_DIR) / "academie.ldif"
     if settings is None:
         return [ldif.write_academie(academie, target)]
