@@ -53,16 +53,7 @@ def test_two_pupils_under_one_aaf_id_with_two_ines_keep_the_first(hub_env):
 
 def test_a_database_error_fails_the_run_with_its_cause(hub_env):
     hub_env.run("demo", "--persons", "300", "generate")
-    engine = hub_env.engine()
-    with engine.begin() as conn:  # a database that refuses every new person, as a full disk would
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON person BEGIN "
-                                 "SELECT RAISE(ABORT, 'no space left on device'); END")
-        else:
-            conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                                 "RAISE EXCEPTION 'no space left on device'; END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON person FOR EACH ROW EXECUTE FUNCTION refuse()")
-    engine.dispose()
+    refuse_inserts(hub_env, "person")  # a database that refuses every new person, as a full disk would
     result = hub_env.run("sync", "aaf", expect=1)
     assert "Traceback" not in result.output
     assert "error: database error: no space left on device" in result.output and "nothing was applied" in result.output
@@ -75,20 +66,25 @@ def test_a_database_error_while_staging_fails_the_run_and_leaves_no_staged_rows(
     """On PostgreSQL the reader's children insert the people's rows themselves (hub.sync.stage): a refusal
     there fails the run as one in the core does, and the rows other children committed are cleared."""
     hub_env.run("demo", "--persons", "300", "generate")
-    engine = hub_env.engine()
-    with engine.begin() as conn:  # the stage refuses people, as a full disk would
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON stage_person BEGIN "
-                                 "SELECT RAISE(ABORT, 'no space left on device'); END")
-        else:
-            conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                                 "RAISE EXCEPTION 'no space left on device'; END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON stage_person "
-                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
-    engine.dispose()
+    refuse_inserts(hub_env, "stage_person")
     result = hub_env.run("sync", "aaf", expect=1)
     assert "Traceback" not in result.output and "COPY" not in result.output
     assert "error: database error: no space left on device" in result.output and "nothing was applied" in result.output
     assert hub_env.scalar("select status from run order by id desc limit 1") == "failed"
     assert hub_env.scalar("select count(*) from person") == 0
     assert hub_env.scalar("select count(*) from stage_person") == 0
+
+
+def refuse_inserts(hub_env, table: str) -> None:
+    """The database refuses every row inserted into ``table``, as a full disk would."""
+    engine = hub_env.engine()
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} BEGIN "
+                                 "SELECT RAISE(ABORT, 'no space left on device'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                                 "RAISE EXCEPTION 'no space left on device'; END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    engine.dispose()
