@@ -157,7 +157,7 @@ def hub_write_demo(settings: Settings | None, academie, directory: Path | None) 
     LDAP has no drop folder: without ``directory`` the file goes to ``var/demo/ldap/academie.ldif``
     under the current directory.
     """
-    from plugins.ldap_directory import ldif  # the demo's writer: no sync needs it (nor ldap3, which it imports)
+    from plugins.ldap_directory import ldif  # the demo's writer, with hub.demo: no sync needs them
 
     target = (Path(directory) if directory is not None else DEFAULT_DEMO_DIR) / "academie.ldif"
     if settings is None:
