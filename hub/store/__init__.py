@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ARRAY, Connection, Engine, Table, any_, bindparam, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from hub.errors import HubError, redact
@@ -37,7 +37,7 @@ def make_engine(url: str) -> Engine:
         raise HubError(f"database {parsed.get_backend_name()!r} is not supported: use sqlite:///PATH or "
                        "postgresql://USER@HOST/DATABASE")
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if not in_memory(parsed):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -45,6 +45,11 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     event.listen(engine, "connect", _postgresql_settings)
     return engine
+
+
+def in_memory(url: URL) -> bool:
+    """A SQLite database held in its process's memory: no other connection or process can open it."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def among(conn: Connection, column, values):
@@ -113,7 +118,7 @@ class CheckpointBehind:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.active = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+        self.active = engine.dialect.name == "sqlite" and not in_memory(engine.url)
         self.thread: threading.Thread | None = None
 
     @contextmanager

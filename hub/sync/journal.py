@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.clock import now, process_alive
 from hub.errors import redact
+from hub.store import in_memory
 from hub.store.tables import run, run_event
 
 MAX_EVENTS_PER_RUN = 10_000  # past this, events are counted, not stored
@@ -152,10 +153,9 @@ class Progress:
 def progress_file(engine: Engine, run_id: int) -> Path | None:
     """SQLite: the file a running run reports its progress in; None on PostgreSQL (the run's row takes it)
     and for an in-memory database (nobody else can look)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if engine.dialect.name != "sqlite" or in_memory(engine.url):
         return None
-    return Path(f"{database}-run{run_id}.progress")
+    return Path(f"{engine.url.database}-run{run_id}.progress")
 
 
 def _forget_progress(engine: Engine, run_id: int) -> None:

@@ -35,7 +35,7 @@ from hub.model import (
     PersonPatch,
     Rejected,
 )
-from hub.store import among, records
+from hub.store import among, in_memory, records
 from hub.store.bulk import insert_rows
 from hub.store.tables import (
     SUBJECT_SEPARATOR,
@@ -385,7 +385,7 @@ class Stager:
         batch, self._waiting = self._waiting, []
         engine = self.conn.engine
         if self._lookups is None and len(batch) >= PATCH_BATCH and forked.available() \
-                and engine.url.database not in (None, "", ":memory:"):  # fmt: skip
+                and not in_memory(engine.url):  # fmt: skip
             self._join_writer()  # forked: never while a thread inserts
             self._lookups = ProcessPoolExecutor(1, multiprocessing.get_context("fork"), _open_store, (engine,))
         keys = list({item.key for _, item in batch})
