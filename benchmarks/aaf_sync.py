@@ -40,7 +40,7 @@ HERE = Path(__file__).parent
 HUB = str(Path(sys.executable).with_name("hub"))
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from measure import Database, compile_hub, measured  # noqa: E402
+from measure import Database, compile_hub, measured, median_run  # noqa: E402
 
 # The physical limit of a sync: parse every request and look at every attribute and value once
 RAW_READ = """
@@ -140,7 +140,7 @@ def bench_database(kind: str, work: Path, env: dict, changed: list[str], profile
             for old in files:
                 old.unlink()
         result["incremental_1pct_runs"] = [d["seconds"] for d in deltas]
-        result["incremental_1pct"] = sorted(deltas, key=lambda d: d["seconds"])[len(deltas) // 2]  # the median
+        result["incremental_1pct"] = median_run(deltas)
     finally:
         db.drop()
     runs = [result["full_sync"]]
@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--databases", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite"])
     parser.add_argument("--profile", action="store_true", help="run the core step under cProfile")
-    parser.add_argument("--core-runs", type=int, default=3, help="full syncs per database: their medians count")
+    parser.add_argument("--core-runs", type=int, default=3, help="full syncs and Deltas per database (medians)")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary folder)")
     args = parser.parse_args()
     compile_hub()

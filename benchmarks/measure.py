@@ -9,6 +9,11 @@ import uuid
 from pathlib import Path
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Of measured runs (`measured`), the one of median seconds (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
 def compile_hub() -> None:
     """Compile the hub's modules once, as installing a package does: under PYTHONDONTWRITEBYTECODE (set on
     some machines) an editable install would compile them again in every measured process (0.06 s)."""

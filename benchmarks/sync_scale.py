@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # the repository first: tests/plugins must not hide the plugins package
 sys.path.append(str(HERE.parent / "tests"))  # for tests/slapd.py
 
-from measure import RAW_ITERPARSE, Database, compile_hub, measured  # noqa: E402
+from measure import RAW_ITERPARSE, Database, compile_hub, measured, median_run  # noqa: E402
 from slapd import Slapd  # noqa: E402
 
 from hub.demo import generate_academie  # noqa: E402
@@ -147,11 +147,6 @@ def run_source(source: str, config: Path, databases: list[str], work: Path, env:
             results[kind]["full_sync_runs"] = [r["seconds"] for r in fulls]
             results[kind]["incremental_1pct_runs"] = [r["seconds"] for r in steady]
     return results
-
-
-def median_run(runs: list[dict]) -> dict:
-    """The run of median seconds (the upper one of an even count)."""
-    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
 def bench_size(size: int, databases: list[str], sources: list[str], ldap_clients: list[str], runs: int) -> dict:
